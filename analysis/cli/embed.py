@@ -1,0 +1,136 @@
+"""``python -m analysis embed`` and ``python -m analysis cache ls|rm``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def parse_layers(text: str | None) -> list[int] | None:
+    """"all"/None -> None; "6" -> [6]; "0-6" -> [0..6]; "1,4,-1" -> [1, 4, -1]."""
+    from analysis.errors import ConfigError
+
+    if text is None or str(text).strip().lower() in {"", "all"}:
+        return None
+    out: list[int] = []
+    try:
+        for part in str(text).split(","):
+            part = part.strip()
+            if "-" in part[1:]:
+                a, b = part[0] + part[1:].split("-", 1)[0], part[1:].split("-", 1)[1]
+                out.extend(range(int(a), int(b) + 1))
+            else:
+                out.append(int(part))
+    except ValueError as exc:
+        raise ConfigError(f"cannot read layers {text!r}: use e.g. 6, 0-6, 1,4,-1 or all") from exc
+    return out
+
+
+def add_corpus_arguments(p: argparse.ArgumentParser) -> None:
+    """Options shared by every subcommand that reads a corpus."""
+    p.add_argument("corpus", help="CSV/TSV/JSONL/Parquet/TXT file, a DWUG uses.csv, or a folder of them")
+    p.add_argument("--target", help="surface forms (plane|planes), a regex with --regex, or a DWUG lemma")
+    p.add_argument("--regex", action="store_true", help="the target is a regular expression")
+    p.add_argument("--case-sensitive", action="store_true")
+    p.add_argument("--substring", action="store_true", help="match inside words too (default: whole words)")
+    p.add_argument("--text-column")
+    p.add_argument("--id-column")
+    p.add_argument("--year-column")
+    p.add_argument("--period-column")
+    p.add_argument("--label-column")
+
+
+def load_occurrences(args):
+    from analysis.corpus import ColumnSpec, find_occurrences, load_corpus
+
+    spec = ColumnSpec(text=args.text_column, id=args.id_column, year=getattr(args, "year_column", None),
+                      period=getattr(args, "period_column", None), label=getattr(args, "label_column", None))
+    docs = load_corpus(args.corpus, spec)
+    return find_occurrences(docs, args.target, regex=args.regex, whole_word=not args.substring,
+                            case_sensitive=args.case_sensitive)
+
+
+class Progress:
+    """A one-line progress bar on stderr (no dependency), with occurrences per second."""
+
+    def __init__(self, label: str = "embedding", stream=None):
+        self.label, self.stream, self.t0, self.last = label, stream or sys.stderr, time.perf_counter(), 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if done < total and now - self.last < 0.2:
+            return
+        self.last = now
+        frac = done / max(total, 1)
+        bar = "#" * int(30 * frac)
+        rate = done / max(now - self.t0, 1e-9)
+        self.stream.write(f"\r{self.label} [{bar:<30}] {done}/{total} ({rate:.0f}/s)")
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _add_embed(p: argparse.ArgumentParser) -> None:
+    add_corpus_arguments(p)
+    p.add_argument("--model", help="hub id or local folder (default: the packaged all-MiniLM-L6-v2)")
+    p.add_argument("--layers", help="e.g. all (default), 6, 0-6, 1,4,-1")
+    p.add_argument("--pooling", choices=["mean", "first"], default="mean")
+    p.add_argument("--window", type=int, help="most tokens per model input (default: the model's maximum)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", help="cuda, mps or cpu (default: best available)")
+    p.add_argument("--chunk-size", type=int, default=2048,
+                   help="occurrences per cached chunk (an interrupted run resumes from finished chunks)")
+    p.add_argument("--out", help="folder for occurrences.csv and vectors.npy")
+
+
+def _run_embed(args) -> int:
+    from analysis.store import get_or_compute
+
+    occ = load_occurrences(args)
+    es = get_or_compute(occ, args.model, layers=parse_layers(args.layers), pooling=args.pooling, window=args.window,
+                        batch_size=args.batch_size, device=args.device, chunk_size=args.chunk_size,
+                        progress=Progress())
+    summary = {"occurrences": es.n, "model": es.model, "layers": list(es.layers), "dim": es.dim,
+               "cache": "hit" if es.cache_hit else "computed", "seconds": round(es.seconds, 2), "key": es.key}
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        es.occurrences.to_csv(out / "occurrences.csv", index=False)
+        np.save(out / "vectors.npy", np.asarray(es.vectors, dtype=np.float32))
+        (out / "manifest.json").write_text(json.dumps(es.manifest, indent=1))
+        summary["out"] = str(out)
+    print(json.dumps(summary))
+    return 0
+
+
+def _add_cache(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["ls", "rm"])
+    p.add_argument("keys", nargs="*", help="keys (or prefixes) to remove")
+    p.add_argument("--all", action="store_true", help="with rm: remove every entry")
+
+
+def _run_cache(args) -> int:
+    from analysis.errors import ConfigError
+    from analysis.store import cache_root, list_entries, remove_entries
+
+    if args.action == "ls":
+        df = list_entries()
+        print(f"cache: {cache_root()}")
+        print(df.to_string(index=False) if len(df) else "(empty)")
+        return 0
+    if not args.keys and not args.all:
+        raise ConfigError("cache rm needs keys (see cache ls) or --all")
+    n = remove_entries(None if args.all else args.keys)
+    print(f"removed {n} entr{'y' if n == 1 else 'ies'}")
+    return 0
+
+
+COMMANDS = {
+    "embed": ("Embed every occurrence of a target term (cached).", _add_embed, _run_embed),
+    "cache": ("List (ls) or remove (rm) cached embedding sets.", _add_cache, _run_cache),
+}

@@ -1,0 +1,134 @@
+"""Exports with their parameters: figures to PNG/SVG/HTML, tables to CSV, and a manifest JSON beside each.
+
+Static images (PNG/SVG) need kaleido and a Chrome/Chromium on the machine; HTML needs nothing (plotly.js is inlined so
+the file opens offline). :func:`static_export_available` tells whether PNG/SVG can be written, and :func:`save_figure`
+says clearly which formats it skipped and why, instead of failing.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import __version__
+
+_STATIC: dict[str, str | None] = {}
+
+
+def versions() -> dict:
+    out = {"sensescope": __version__}
+    for pkg in ("torch", "transformers", "numpy", "scikit-learn", "umap-learn", "scikit-dimension", "plotly",
+                "pandas"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def manifest(params: dict, *, kind: str) -> dict:
+    """The parameters that made an export, with versions and a timestamp."""
+    return {"kind": kind, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "parameters": _jsonable(params),
+            "versions": versions()}
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set)):
+        return [_jsonable(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):
+        try:
+            return obj.item()
+        except (ValueError, TypeError):
+            pass
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    if isinstance(obj, Path):
+        return str(obj)
+    return str(obj)
+
+
+def manifest_json(params: dict, *, kind: str) -> str:
+    return json.dumps(manifest(params, kind=kind), indent=1, ensure_ascii=False)
+
+
+def chromium_path() -> str | None:
+    """A Chrome/Chromium binary kaleido can drive, or None."""
+    for env in ("BROWSER_PATH", "CHROME_PATH"):
+        if os.environ.get(env) and Path(os.environ[env]).exists():
+            return os.environ[env]
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def static_export_available() -> tuple[bool, str]:
+    """(True, "") when PNG/SVG can be written here, else (False, the reason in one sentence)."""
+    if "reason" not in _STATIC:
+        try:
+            import kaleido  # noqa: F401
+        except ImportError:
+            _STATIC["reason"] = "kaleido is not installed, so PNG/SVG cannot be written (HTML is)"
+        else:
+            path = chromium_path()
+            _STATIC["reason"] = "" if path else ("no Chrome/Chromium was found, so PNG/SVG cannot be written here "
+                                                 "(HTML is; install chromium, or use the chart's download button)")
+            if path:
+                os.environ.setdefault("BROWSER_PATH", path)
+    return (not _STATIC["reason"], _STATIC["reason"] or "")
+
+
+def figure_html(fig) -> str:
+    """Standalone HTML with plotly.js inlined (opens offline)."""
+    return fig.to_html(include_plotlyjs=True, full_html=True, config={"displaylogo": False})
+
+
+def figure_image(fig, fmt: str, scale: float = 2.0) -> bytes:
+    ok, reason = static_export_available()
+    if not ok:
+        raise RuntimeError(reason)
+    return fig.to_image(format=fmt, scale=scale if fmt == "png" else 1.0)
+
+
+def save_figure(fig, out_dir: str | Path, stem: str, params: dict, formats=("html", "png", "svg")) -> dict:
+    """Write ``stem.html`` / ``.png`` / ``.svg`` and ``stem.manifest.json``; return {"written": [...], "skipped": str}."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written, skipped = [], ""
+    for fmt in formats:
+        path = out / f"{stem}.{fmt}"
+        if fmt == "html":
+            path.write_text(figure_html(fig), encoding="utf-8")
+            written.append(str(path))
+            continue
+        ok, reason = static_export_available()
+        if not ok:
+            skipped = reason
+            continue
+        path.write_bytes(figure_image(fig, fmt))
+        written.append(str(path))
+    (out / f"{stem}.manifest.json").write_text(manifest_json(params, kind=f"figure:{stem}"), encoding="utf-8")
+    return {"written": written, "skipped": skipped}
+
+
+def save_table(df: pd.DataFrame, out_dir: str | Path, stem: str, params: dict) -> str:
+    """Write ``stem.csv`` and ``stem.manifest.json``; return the CSV path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{stem}.csv"
+    df.to_csv(path, index=False)
+    (out / f"{stem}.manifest.json").write_text(manifest_json(params, kind=f"table:{stem}"), encoding="utf-8")
+    return str(path)
+
+
+def table_csv(df: pd.DataFrame) -> bytes:
+    return df.to_csv(index=False).encode("utf-8")

@@ -1,0 +1,4 @@
+"""Plot functions: a tidy DataFrame in, a plotly Figure out; nothing is fitted while plotting.
+
+One module per analysis (``senses``, ``shift``, ``bias``, ``dimension``, ``corpus``).
+"""

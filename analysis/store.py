@@ -1,0 +1,327 @@
+"""Content-addressed cache of embedding sets, under ``cache/`` or ``$SENSESCOPE_CACHE``.
+
+Key
+    sha256 of the canonical JSON of everything the vectors depend on: model path + weights fingerprint, layers,
+    pooling, window, the hash of the occurrences' texts and spans, and the package version. Metadata (years, labels)
+    is not part of the key, so relabelling a corpus reuses its vectors; the stored occurrences table is the one of
+    the run that computed them, and :func:`get_or_compute` returns the caller's table with the cached vectors.
+
+Layout of an entry ``embeddings/<key>/``
+    ``vectors.npy``       (n_occurrences, n_layers, dim), **float16** — half the disk and load time of float32; the
+                          rounding error (relative 2^-11 per element) changes cosines by ~1e-7, far below anything the
+                          analyses resolve. If a model produces values beyond float16's range (|x| > 65504) the entry is
+                          stored as float32 instead, and the manifest says so. Opened memory-mapped.
+    ``occurrences.parquet`` the occurrences table (same row order)
+    ``manifest.json``     model, layers, pooling, window, versions, created, rows, dim, dtype, sha256 of vectors.npy;
+                          written last, so an entry without it is not finished.
+
+Work in progress lives in ``embeddings/<key>.partial/chunks/NNNNNN.npy`` (one file per chunk of occurrences, each
+written to a temporary name and renamed), so a killed run resumes from its finished chunks. A corrupt or half-written
+entry (missing manifest, wrong shape, wrong checksum) is never returned: it is removed and recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from analysis import __version__
+from analysis.corpus import content_hash, texts_and_spans
+from analysis.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CHUNK = 2048
+FLOAT16_MAX = 65504.0
+
+
+def cache_root() -> Path:
+    """``$SENSESCOPE_CACHE`` if set, else ``cache/`` in the project folder."""
+    env = os.environ.get("SENSESCOPE_CACHE")
+    return Path(env).expanduser() if env else ROOT / "cache"
+
+
+def _emb_dir() -> Path:
+    return cache_root() / "embeddings"
+
+
+@dataclass
+class EmbeddingSet:
+    """Vectors of every occurrence at several layers, plus the occurrences table and the manifest.
+
+    Attributes
+    ----------
+    vectors : ndarray of shape (n_occurrences, n_layers, dim), float16 (memory-mapped) or float32
+    layers : hidden-state indices of the second axis (0 = embedding layer)
+    occurrences : DataFrame, one row per occurrence, same order as ``vectors``
+    manifest : dict (model, layers, pooling, window, versions, created, rows, ...)
+    """
+
+    vectors: np.ndarray
+    layers: tuple[int, ...]
+    occurrences: pd.DataFrame
+    manifest: dict
+    key: str = ""
+    cache_hit: bool = False
+    seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return int(self.vectors.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[2])
+
+    @property
+    def model(self) -> str:
+        return str(self.manifest.get("model", ""))
+
+    def layer(self, layer: int) -> np.ndarray:
+        """float32 (n, dim) vectors of one layer (negative counts from the top)."""
+        layers = list(self.layers)
+        if layer < 0:
+            layer = layers[layer]
+        if layer not in layers:
+            raise ConfigError(f"layer {layer} is not in this embedding set (layers {layers[0]}..{layers[-1]})")
+        return np.asarray(self.vectors[:, layers.index(layer), :], dtype=np.float32)
+
+    def layer_mean(self, first: int, last: int) -> np.ndarray:
+        """float32 (n, dim): the mean of layers first..last (inclusive)."""
+        idx = [i for i, l in enumerate(self.layers) if first <= l <= last]
+        if not idx:
+            raise ConfigError(f"no layer between {first} and {last} in this embedding set")
+        return np.asarray(self.vectors[:, idx, :], dtype=np.float32).mean(axis=1)
+
+
+def embedding_key(info: dict, occ: pd.DataFrame, layers: list[int], pooling: str, window: int | None) -> str:
+    config = {"model": info["path"], "fingerprint": info["fingerprint"], "layers": list(map(int, layers)),
+              "pooling": pooling, "window": window, "corpus": content_hash(occ), "n": int(len(occ)),
+              "version": __version__}
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npy")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, arr)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _versions() -> dict:
+    import importlib.metadata as md
+
+    out = {"sensescope": __version__}
+    for pkg in ("torch", "transformers", "numpy"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def open_entry(key: str, *, verify: bool = True) -> EmbeddingSet | None:
+    """The finished entry ``key``, or None if absent. A broken entry is deleted (and None returned)."""
+    folder = _emb_dir() / key
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.exists():
+        return None
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        vectors = np.load(folder / "vectors.npy", mmap_mode="r")
+        expect = (manifest["rows"], len(manifest["layers"]), manifest["dim"])
+        if tuple(vectors.shape) != tuple(expect):
+            raise ValueError(f"shape {vectors.shape} != {expect}")
+        if verify and _sha256(folder / "vectors.npy") != manifest["sha256"]:
+            raise ValueError("checksum mismatch")
+        occ = pd.read_parquet(folder / "occurrences.parquet")
+        if len(occ) != manifest["rows"]:
+            raise ValueError("occurrence count mismatch")
+    except Exception:
+        shutil.rmtree(folder, ignore_errors=True)  # corrupt: never returned, recomputed by the caller
+        return None
+    return EmbeddingSet(vectors=vectors, layers=tuple(manifest["layers"]), occurrences=occ, manifest=manifest,
+                        key=key, cache_hit=True)
+
+
+def _load_chunk(path: Path, rows: int, n_layers: int, dim: int) -> np.ndarray | None:
+    try:
+        arr = np.load(path)
+    except Exception:
+        return None
+    return arr if arr.shape == (rows, n_layers, dim) else None
+
+
+def get_or_compute(occ: pd.DataFrame, model: str | None = None, *, layers=None, pooling: str = "mean",
+                   window: int | None = None, chunk_size: int = DEFAULT_CHUNK, batch_size: int = 64,
+                   progress: Callable[[int, int], None] | None = None, loaded=None,
+                   device: str | None = None) -> EmbeddingSet:
+    """Embedding set of ``occ`` with ``model``: from the cache when there, else computed (resuming finished chunks).
+
+    Parameters
+    ----------
+    occ : occurrences table (see ``docs/ARCHITECTURE.md``)
+    model : hub id, folder, or None for the packaged default
+    layers : hidden-state indices to keep (None = all, embedding layer included)
+    loaded : an already loaded :class:`analysis.encoder.LoadedModel` for ``model`` (saves a reload)
+    progress : progress(done, total) over occurrences, cached chunks included
+    """
+    from analysis import encoder
+
+    if len(occ) == 0:
+        raise ConfigError("there are no occurrences to embed")
+    info = loaded.describe() if loaded is not None else encoder.model_info(model)
+    layer_list = encoder.normalize_layers(info["n_layers"], info.get("model", info.get("name", "model")), layers)
+    if pooling not in {"mean", "first"}:
+        raise ConfigError(f"pooling must be 'mean' or 'first', not {pooling!r}")
+    key = embedding_key(info, occ, layer_list, pooling, window)
+    t0 = time.perf_counter()
+    entry = open_entry(key)
+    if entry is not None:
+        entry.occurrences = _merge_metadata(entry.occurrences, occ)
+        entry.seconds = time.perf_counter() - t0
+        if progress:
+            progress(len(occ), len(occ))
+        return entry
+    lm = loaded or encoder.load_model(model, device=device)
+    texts, spans = texts_and_spans(occ)
+    # Validate every span before any work is cached (bad input must leave nothing behind).
+    encoder.plan_windows(lm, texts, spans, window=window, pooling=pooling)
+    partial = _emb_dir() / f"{key}.partial"
+    chunks_dir = partial / "chunks"
+    chunks_dir.mkdir(parents=True, exist_ok=True)
+    n, dim = len(occ), lm.dim
+    parts = []
+    for ci, lo in enumerate(range(0, n, chunk_size)):
+        hi = min(n, lo + chunk_size)
+        path = chunks_dir / f"{ci:06d}.npy"
+        arr = _load_chunk(path, hi - lo, len(layer_list), dim) if path.exists() else None
+        if arr is None:
+            sub = spans[lo:hi]
+            cb = (lambda d, t, lo=lo: progress(lo + d, n)) if progress else None
+            arr = encoder.embed_spans(lm, texts, sub, layers=layer_list, pooling=pooling, window=window,
+                                      batch_size=batch_size, progress=cb)
+            _atomic_save_npy(path, _storage_array(arr))
+        elif progress:
+            progress(hi, n)
+        parts.append(arr)
+    vectors = np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+    vectors = _storage_array(vectors)
+    final = _emb_dir() / key
+    staging = _emb_dir() / f"{key}.staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    _atomic_save_npy(staging / "vectors.npy", vectors)
+    stored_occ = occ.reset_index(drop=True)
+    stored_occ.to_parquet(staging / "occurrences.parquet", index=False)
+    seconds = time.perf_counter() - t0
+    manifest = {"key": key, "model": info.get("model", info.get("name")), "model_path": info["path"],
+                "fingerprint": info["fingerprint"], "layers": layer_list, "pooling": pooling, "window": window,
+                "effective_window": window or lm.max_length, "rows": n, "dim": dim, "dtype": str(vectors.dtype),
+                "corpus_hash": content_hash(occ), "targets": sorted(map(str, occ["target"].unique()))[:20]
+                if "target" in occ.columns else [], "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "seconds": round(seconds, 3), "device": lm.device, "versions": _versions(),
+                "sha256": _sha256(staging / "vectors.npy")}
+    _atomic_write_bytes(staging / "manifest.json", json.dumps(manifest, indent=1).encode())
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(staging, final)
+    shutil.rmtree(partial, ignore_errors=True)
+    entry = open_entry(key, verify=False)
+    entry.occurrences = _merge_metadata(entry.occurrences, occ)
+    entry.cache_hit, entry.seconds = False, seconds
+    return entry
+
+
+def _storage_array(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype == np.float16:
+        return arr
+    if np.isfinite(arr).all() and np.abs(arr).max(initial=0.0) <= FLOAT16_MAX:
+        return arr.astype(np.float16)
+    return arr.astype(np.float32)
+
+
+def _merge_metadata(stored: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
+    """The caller's table (its metadata may differ from the stored run's; texts and spans are the same by the key)."""
+    return current.reset_index(drop=True)
+
+
+def list_entries() -> pd.DataFrame:
+    """One row per cache entry: key, model, rows, layers, pooling, size, created, state (done / partial)."""
+    rows = []
+    root = _emb_dir()
+    if root.exists():
+        for folder in sorted(root.iterdir()):
+            if not folder.is_dir():
+                continue
+            size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+            if folder.name.endswith(".partial"):
+                n_chunks = len(list((folder / "chunks").glob("*.npy")))
+                rows.append({"key": folder.name[: -len(".partial")], "state": f"partial ({n_chunks} chunks)",
+                             "size_mb": round(size / 1e6, 2)})
+                continue
+            if folder.name.endswith(".staging"):
+                continue
+            try:
+                m = json.loads((folder / "manifest.json").read_text())
+            except Exception:
+                rows.append({"key": folder.name, "state": "broken", "size_mb": round(size / 1e6, 2)})
+                continue
+            rows.append({"key": folder.name, "state": "done", "model": m.get("model"), "rows": m.get("rows"),
+                         "layers": f"{m['layers'][0]}..{m['layers'][-1]}", "pooling": m.get("pooling"),
+                         "targets": ",".join(m.get("targets", [])[:3]), "dtype": m.get("dtype"),
+                         "size_mb": round(size / 1e6, 2), "created": m.get("created")})
+    return pd.DataFrame(rows, columns=["key", "state", "model", "rows", "layers", "pooling", "targets", "dtype",
+                                       "size_mb", "created"])
+
+
+def remove_entries(keys: list[str] | None = None) -> int:
+    """Remove the given entries (key prefixes allowed), or everything when ``keys`` is None. Returns how many."""
+    root = _emb_dir()
+    if not root.exists():
+        return 0
+    removed = 0
+    for folder in list(root.iterdir()):
+        base = folder.name.split(".")[0]
+        if keys is None or any(base.startswith(k) for k in keys):
+            shutil.rmtree(folder, ignore_errors=True) if folder.is_dir() else folder.unlink(missing_ok=True)
+            removed += 1
+    return removed

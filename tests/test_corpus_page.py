@@ -1,0 +1,69 @@
+"""The dashboard shell and the Corpus page, through AppTest and in a real headless Chromium."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.browser import screenshot
+from tests.conftest import ROOT
+
+APP = str(ROOT / "app.py")
+
+
+def test_corpus_page_demo_kwic_and_compute(cache_dir, tiny_bert):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["model"] = tiny_bert
+    at.run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Occurrences"] == "200"
+    kwic = at.dataframe[0].value
+    assert {"left", "match", "right"} <= set(kwic.columns) and len(kwic) == 200
+    assert kwic["match"].str.lower().str.startswith("plan").all()
+    compute = next(b for b in at.button if b.label == "Compute embeddings")
+    compute.click().run()
+    assert not at.exception and not at.error
+    assert "Embeddings ready: 200 occurrences × 4 layers × 32 dimensions" in at.success[0].value
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Cache"] == "computed"
+    # a new session finds the cache
+    at2 = AppTest.from_file(APP, default_timeout=120)
+    at2.session_state["model"] = tiny_bert
+    at2.run()
+    next(b for b in at2.button if b.label == "Compute embeddings").click().run()
+    assert {m.label: m.value for m in at2.metric}["Cache"] == "hit"
+
+
+def test_corpus_page_bad_model_and_target(cache_dir, tmp_path):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["model"] = str(tmp_path / "no_model")
+    at.run()
+    assert not at.exception
+    assert any("does not exist" in e.value for e in at.error)
+    # upload-free path: a local CSV without the term
+    csv = tmp_path / "c.csv"
+    csv.write_text("text\nnothing here\n")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["corpus_kind"] = "path"
+    at.session_state["corpus_path"] = str(csv)
+    at.session_state["target"] = "zeppelin"
+    at.run()
+    at.radio[0].set_value("path").run()
+    at.text_input[0].set_value(str(csv)).run()
+    at.text_input[1].set_value("zeppelin").run()
+    assert not at.exception
+    assert any("does not occur" in e.value for e in at.error)
+
+
+@pytest.mark.browser
+def test_corpus_page_in_chromium(app_server, browser_page):
+    page = browser_page
+    shot = screenshot(page, app_server, "", wait_text="Keyword in context", name="corpus_before", wait_plot=True)
+    page.get_by_role("button", name="Compute embeddings").click()
+    shot = screenshot(page, app_server, None, wait_text="Embeddings ready", name="corpus", timeout_ms=180_000)
+    assert shot.stat().st_size > 20_000
+    text = page.inner_text("body")
+    assert "Keyword in context" in text and "computed in" in text and "Occurrences" in text
+    # a new session (reload) finds the embeddings in the cache
+    screenshot(page, app_server, "", wait_text="Keyword in context", name="corpus_reload")
+    page.get_by_role("button", name="Compute embeddings").click()
+    page.get_by_text("cache hit in").first.wait_for(timeout=60_000)
