@@ -443,8 +443,10 @@ def embed_spans(lm: LoadedModel, texts: Sequence[str], spans: Sequence[tuple[int
                     raise
                 if lm.device == "cuda":
                     torch.cuda.empty_cache()
-                half = len(batch) // 2  # back off: split the batch and retry both halves
-                pending[:0] = [batch[:half], batch[half:]]
+                # Back off: halve the batch size for the rest of the run (re-split what is pending too), so later
+                # batches do not fail the same way first.
+                cap = len(batch) // 2
+                pending = [b[i:i + cap] for b in [batch] + pending for i in range(0, len(b), cap)]
                 continue
             done += sum(len(w.members) for w in batch)
             if progress is not None:

@@ -217,7 +217,8 @@ def get_or_compute(occ: pd.DataFrame, model: str | None = None, *, layers=None, 
     t0 = time.perf_counter()
     entry = open_entry(key)
     if entry is not None:
-        entry.occurrences = _merge_metadata(entry.occurrences, occ)
+        # The key covers texts and spans, not metadata: the caller's table (maybe relabelled) goes with the vectors.
+        entry.occurrences = occ.reset_index(drop=True)
         entry.seconds = time.perf_counter() - t0
         if progress:
             progress(len(occ), len(occ))
@@ -245,29 +246,35 @@ def get_or_compute(occ: pd.DataFrame, model: str | None = None, *, layers=None, 
             progress(hi, n)
         parts.append(arr)
     vectors = np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+    seconds = time.perf_counter() - t0
+    manifest = {"model": info.get("model", info.get("name")), "model_path": info["path"],
+                "fingerprint": info["fingerprint"], "layers": layer_list, "pooling": pooling, "window": window,
+                "effective_window": window or lm.max_length, "corpus_hash": content_hash(occ),
+                "targets": sorted(map(str, occ["target"].unique()))[:20] if "target" in occ.columns else [],
+                "seconds": round(seconds, 3), "device": lm.device}
+    entry = write_entry(key, vectors, occ, manifest)
+    shutil.rmtree(partial, ignore_errors=True)
+    entry.cache_hit, entry.seconds = False, seconds
+    return entry
+
+
+def write_entry(key: str, vectors: np.ndarray, occ: pd.DataFrame, manifest: dict) -> EmbeddingSet:
+    """Write a finished entry atomically: everything goes to a staging folder that is renamed into place last."""
     vectors = _storage_array(vectors)
     final = _emb_dir() / key
     staging = _emb_dir() / f"{key}.staging"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     _atomic_save_npy(staging / "vectors.npy", vectors)
-    stored_occ = occ.reset_index(drop=True)
-    stored_occ.to_parquet(staging / "occurrences.parquet", index=False)
-    seconds = time.perf_counter() - t0
-    manifest = {"key": key, "model": info.get("model", info.get("name")), "model_path": info["path"],
-                "fingerprint": info["fingerprint"], "layers": layer_list, "pooling": pooling, "window": window,
-                "effective_window": window or lm.max_length, "rows": n, "dim": dim, "dtype": str(vectors.dtype),
-                "corpus_hash": content_hash(occ), "targets": sorted(map(str, occ["target"].unique()))[:20]
-                if "target" in occ.columns else [], "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "seconds": round(seconds, 3), "device": lm.device, "versions": _versions(),
-                "sha256": _sha256(staging / "vectors.npy")}
+    occ.reset_index(drop=True).to_parquet(staging / "occurrences.parquet", index=False)
+    manifest = {**manifest, "key": key, "rows": int(vectors.shape[0]), "dim": int(vectors.shape[2]),
+                "dtype": str(vectors.dtype), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "versions": _versions(), "sha256": _sha256(staging / "vectors.npy")}
     _atomic_write_bytes(staging / "manifest.json", json.dumps(manifest, indent=1).encode())
     shutil.rmtree(final, ignore_errors=True)
     os.replace(staging, final)
-    shutil.rmtree(partial, ignore_errors=True)
     entry = open_entry(key, verify=False)
-    entry.occurrences = _merge_metadata(entry.occurrences, occ)
-    entry.cache_hit, entry.seconds = False, seconds
+    entry.occurrences = occ.reset_index(drop=True)
     return entry
 
 
@@ -277,11 +284,6 @@ def _storage_array(arr: np.ndarray) -> np.ndarray:
     if np.isfinite(arr).all() and np.abs(arr).max(initial=0.0) <= FLOAT16_MAX:
         return arr.astype(np.float16)
     return arr.astype(np.float32)
-
-
-def _merge_metadata(stored: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
-    """The caller's table (its metadata may differ from the stored run's; texts and spans are the same by the key)."""
-    return current.reset_index(drop=True)
 
 
 def list_entries() -> pd.DataFrame:
