@@ -12,8 +12,8 @@ def plot_counts(counts: pd.DataFrame, *, column: str, title: str | None = None) 
                            hovertemplate=f"{column}: %{{x}}<br>occurrences: %{{y}}<extra></extra>"))
     fig.update_layout(title=title or f"Occurrences per {column}", xaxis_title=column, yaxis_title="occurrences",
                       height=300, margin=dict(l=40, r=10, t=40, b=40))
-    if column == "year":
-        fig.update_xaxes(type="linear")
+    # years are numbers on a linear axis; periods and labels are categories even when they look like numbers
+    fig.update_xaxes(type="linear" if column == "year" else "category")
     return fig
 
 
