@@ -25,5 +25,9 @@ PAGES = [
 state.init()
 navigation = st.navigation([st.Page(path, title=title, icon=icon) for path, title, icon in PAGES
                             if (HERE / path).exists()])
-state.sidebar()
-navigation.run()
+status_slot = state.sidebar()
+try:
+    navigation.run()
+finally:  # also after st.stop(): the status line reflects what the page computed
+    if status_slot is not None:
+        state.sidebar_status(status_slot)

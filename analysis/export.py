@@ -92,11 +92,39 @@ def figure_html(fig) -> str:
     return fig.to_html(include_plotlyjs=True, full_html=True, config={"displaylogo": False})
 
 
+def _kaleido_server() -> None:
+    """Keep one kaleido browser running for the process (about 0.4 s per image instead of about 4 s)."""
+    if not _STATIC.get("server"):
+        import atexit
+
+        import kaleido
+
+        kaleido.start_sync_server(silence_warnings=True)
+        atexit.register(_stop_kaleido)
+        _STATIC["server"] = "started"
+
+
+def _stop_kaleido() -> None:
+    import kaleido
+
+    import gc
+
+    kaleido.stop_sync_server(silence_warnings=True)
+    time.sleep(1.0)  # let Chromium finish writing its profile before Python removes its temporary folder
+    gc.collect()
+
+
 def figure_image(fig, fmt: str, scale: float = 2.0) -> bytes:
+    """PNG or SVG bytes of a figure, rendered by kaleido in a Chromium kept running between calls."""
     ok, reason = static_export_available()
     if not ok:
         raise RuntimeError(reason)
-    return fig.to_image(format=fmt, scale=scale if fmt == "png" else 1.0)
+    _kaleido_server()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # plotly: "kopts ignored when using a server"
+        return fig.to_image(format=fmt, scale=scale if fmt == "png" else 1.0)
 
 
 def save_figure(fig, out_dir: str | Path, stem: str, params: dict, formats=("html", "png", "svg")) -> dict:

@@ -153,8 +153,10 @@ def known_models() -> list[str]:
     return [""] + found
 
 
-def sidebar() -> None:
-    """The shared sidebar: current corpus and target, model and layer, for every page."""
+def sidebar():
+    """The shared sidebar: current corpus and target, model and layer, for every page.
+
+    Returns the slot for the embeddings status line (see :func:`sidebar_status`), or None if the model is unusable."""
     with st.sidebar:
         st.markdown("### Current analysis")
         st.caption(f"**Corpus:** {corpus_label()}  \n**Target:** {get('target') or '(spans given)'}")
@@ -171,16 +173,21 @@ def sidebar() -> None:
             info = cached.model_info(model_name())
         except SenseScopeError as exc:
             st.error(str(exc))
-            return
+            return None
         n = info["n_layers"]
         layer = get("layer")
         value = n - 1 if layer is None or not 0 <= int(layer) < n else int(layer)
         st.slider("Layer", 0, n - 1, value, key="layer_slider",
                   on_change=lambda: st.session_state.update(layer=st.session_state["layer_slider"]),
                   help="Hidden-state index: 0 = embedding layer, the last = the model's output layer.")
-        es = current_embeddings()
-        if es is not None:
-            st.caption(f"Embeddings: {es.n} occurrences × {len(es.layers)} layers × {es.dim} "
-                       f"({'cache hit' if es.cache_hit else 'computed'})")
-        else:
-            st.caption("Embeddings: not computed yet for these settings.")
+        return st.empty()
+
+
+def sidebar_status(slot) -> None:
+    """Fill the sidebar's status line; called after the page ran, so it reflects what the page computed."""
+    es = current_embeddings()
+    if es is not None:
+        slot.caption(f"Embeddings: {es.n} occurrences × {len(es.layers)} layers × {es.dim} "
+                     f"({'cache hit' if es.cache_hit else 'computed'})")
+    else:
+        slot.caption("Embeddings: not computed yet for these settings.")

@@ -1,0 +1,213 @@
+"""``python -m analysis bias``: WEAT / SEAT / contextual association tests across levels, models and layers.
+
+``bias [--test NAME ...|--test-file F] [--level word|sentence|contextual] [--model M ...] [--layer L|--all-layers]
+[--permutations N] [--seed S] --out DIR`` writes ``bias.json`` (a list of records, one per test x level x model x
+layer, with keys test, level, model, layer, effect_size, p_value, ci_low, ci_high, n_permutations, missing, then
+details such as exact, p_holm and set sizes), ``results.csv``, ``items.csv`` (s(w, A, B) of every target item),
+figures (effect-size bars per level; a test x layer heatmap with several layers; per-word charts with
+``--word-figures``) and a manifest beside each. Bundled tests are named by their file stems (``weat6``,
+``sent-weat6``, ``weat+i1``, ...); ``--test all`` (the default) runs the bundled battery of each level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from analysis.errors import ConfigError
+
+
+def _add_bias(p: argparse.ArgumentParser) -> None:
+    from analysis.bias import DEFAULT_BOOTSTRAP, DEFAULT_PERMUTATIONS
+
+    p.add_argument("--test", nargs="+", action="extend", default=[], metavar="NAME",
+                   help="bundled test(s) by file stem (weat6, sent-weat6, weat+i1, ...), or 'all' for the bundled "
+                        "battery of each level (the default when no --test-file is given)")
+    p.add_argument("--test-file", action="append", default=[], metavar="F",
+                   help="JSON file with one test or a list (targ1/targ2/attr1/attr2 or X/Y/A/B, optional templates)")
+    p.add_argument("--list", action="store_true", help="list the bundled tests per level and exit")
+    p.add_argument("--level", action="append", default=[], choices=["word", "sentence", "contextual", "all"],
+                   help="word (alone), sentence (SEAT) or contextual (the word inside each sentence); repeatable; "
+                        "default word")
+    p.add_argument("--model", action="append", default=[], metavar="M",
+                   help="hub id or local folder (default: the packaged all-MiniLM-L6-v2); repeatable")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--layer", help="hidden-state index (0 = embeddings, -1 = last; also 1,4,-1 or 0-6); "
+                                       "default the last layer")
+    group.add_argument("--all-layers", action="store_true", help="every layer, embeddings included")
+    p.add_argument("--permutations", type=int, default=DEFAULT_PERMUTATIONS,
+                   help="exact test up to this many partitions, else this many random permutations (default %(default)s)")
+    p.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP, help="bootstrap draws for the interval of d")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--unit", choices=["item", "word"], default="item",
+                   help="what the permutation re-partitions: items (occurrences, as Tan & Celis) or whole words")
+    p.add_argument("--word-pooling", choices=["mean", "first"], default="mean")
+    p.add_argument("--sentence-pooling", choices=["cls", "mean"], default="cls")
+    p.add_argument("--context-pooling", choices=["first", "mean"], default="first")
+    p.add_argument("--corpus", help="use my corpus: the contextual level takes each word's occurrences in this file")
+    p.add_argument("--text-column", help="text column of --corpus")
+    p.add_argument("--max-per-word", type=int, default=20, help="occurrences kept per word with --corpus")
+    p.add_argument("--drop-missing", action="store_true",
+                   help="with --corpus, leave out (and list) words that do not occur instead of stopping")
+    p.add_argument("--word-figures", action="store_true", help="also write a per-word s(w, A, B) chart per result "
+                                                               "at the last layer")
+    p.add_argument("--formats", default="html", help="figure formats: html,png,svg (PNG/SVG need Chromium)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
+    p.add_argument("--out", help="output folder (required unless --list)")
+
+
+def _levels(args) -> list[str]:
+    from analysis.bias import LEVELS
+
+    chosen = args.level or ["word"]
+    return list(LEVELS) if "all" in chosen else list(dict.fromkeys(chosen))
+
+
+def _layers(args):
+    from analysis.cli.embed import parse_layers
+
+    if args.all_layers:
+        return "all"
+    if args.layer is None:
+        return None
+    layers = parse_layers(args.layer)
+    if layers is None:
+        return "all"
+    return layers
+
+
+def _queries(args, levels):
+    """(queries, skip_unavailable): named bundled tests and files; 'all' adds each level's bundled battery."""
+    from analysis.bias_tests import bundled_names, load_bundled, read_test_file
+
+    names = list(args.test) or ([] if args.test_file else ["all"])
+    wanted: list[str] = []
+    battery = "all" in names
+    for n in names:
+        if n == "all":
+            for level in levels:
+                wanted += bundled_names(level)
+        else:
+            wanted.append(n)
+    queries = [load_bundled(n) for n in dict.fromkeys(wanted)]
+    for f in args.test_file:
+        queries += read_test_file(f)
+    if not queries:
+        raise ConfigError("no test to run: name bundled tests with --test or give --test-file")
+    return queries, battery
+
+
+def _apply_corpus(queries, args):
+    if not args.corpus:
+        return queries
+    from analysis.bias_tests import corpus_query
+    from analysis.corpus import ColumnSpec, load_corpus
+
+    docs = load_corpus(args.corpus, ColumnSpec(text=args.text_column))
+    texts = docs["text"].astype(str).tolist()
+    return [corpus_query(q, texts, max_per_word=args.max_per_word, drop_missing=args.drop_missing, random_state=args.seed)
+            for q in queries]
+
+
+def _print_table(frame, stream=None) -> None:
+    stream = stream or sys.stdout
+    cols = ["test", "level", "model", "layer", "effect_size", "ci_low", "ci_high", "p_value", "p_holm",
+            "n_permutations", "n_missing"]
+    view = frame[cols].copy()
+    for c in ("effect_size", "ci_low", "ci_high"):
+        view[c] = view[c].map(lambda v: "" if v is None or v != v else f"{v:+.3f}")
+    for c in ("p_value", "p_holm"):
+        view[c] = view[c].map(lambda v: "" if v is None or v != v else f"{v:.2g}")
+    stream.write(view.to_string(index=False) + "\n")
+
+
+def _run_bias(args) -> int:
+    from analysis import bias as B
+    from analysis.bias_tests import bundled_names
+    from analysis.cli.shift import _formats, _save_figures
+    from analysis.encoder import load_model
+    from analysis.export import save_table
+    from analysis.plots import bias as P
+
+    if args.list:
+        for level in B.LEVELS:
+            names = bundled_names(level)
+            print(f"{level} ({len(names)}): {' '.join(names)}")
+        return 0
+    if not args.out:
+        raise ConfigError("say where to write the results with --out DIR")
+    if args.permutations < 1 or args.bootstrap < 0:
+        raise ConfigError("--permutations must be at least 1 and --bootstrap at least 0")
+    formats = _formats(args.formats)
+    levels = _levels(args)
+    layers = _layers(args)
+    queries, battery = _queries(args, levels)
+    queries = _apply_corpus(queries, args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    models = [load_model(m or None, device=args.device) for m in (args.model or [None])]
+    last = [0.0]
+
+    def progress(frac: float, message: str) -> None:
+        now = time.perf_counter()
+        if now - last[0] > 0.5 or frac >= 1:
+            last[0] = now
+            sys.stderr.write(f"\r[{frac:5.1%}] {message[:90]:<90}")
+            if frac >= 1:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+    results, skipped = B.run_bias(
+        queries, models, levels=levels, layers=layers, unit=args.unit, permutations=args.permutations,
+        n_bootstrap=args.bootstrap, seed=args.seed, skip_unavailable=battery or len(levels) > 1,
+        pooling={"word": args.word_pooling, "sentence": args.sentence_pooling, "contextual": args.context_pooling},
+        progress=progress, batch_size=args.batch_size)
+    seconds = time.perf_counter() - t0
+    for line in skipped:
+        print(f"skipped: {line}", file=sys.stderr)
+    if not results:
+        raise ConfigError("none of the chosen tests has inputs for the chosen level(s)")
+    records = [r.record() for r in results]
+    (out / "bias.json").write_text(json.dumps(records, indent=1, ensure_ascii=False), encoding="utf-8")
+    frame, items = B.results_frame(results), B.items_frame(results)
+    params = {"tests": [q.describe() for q in queries], "levels": levels, "models": [m.describe() for m in models],
+              "layers": layers if layers is not None else "last", "permutations": args.permutations,
+              "bootstrap": args.bootstrap, "seed": args.seed, "unit": args.unit,
+              "pooling": {"word": args.word_pooling, "sentence": args.sentence_pooling,
+                          "contextual": args.context_pooling},
+              "corpus": args.corpus, "skipped": skipped, "seconds": round(seconds, 2),
+              "notes": "d: sample std (ddof=1) over X∪Y; p: one-sided permutation test (exact up to the budget, "
+                       "else Monte Carlo, (count+1)/(n+1)); interval: percentile bootstrap of target units; "
+                       "p_holm: Holm within each level x model x layer"}
+    (out / "bias.manifest.json").write_text(json.dumps({"kind": "bias", "parameters": params}, indent=1,
+                                                       ensure_ascii=False, default=str), encoding="utf-8")
+    save_table(frame, out, "results", params)
+    save_table(items, out, "items", params)
+    figs = {}
+    for level in levels:
+        sub = frame[frame["level"] == level]
+        if sub.empty:
+            continue
+        top = sub[sub["layer"] == sub.groupby("model")["layer"].transform("max")]
+        figs[f"effect_sizes_{level}"] = P.plot_effect_sizes(top, title=f"Effect sizes, {level} level, last layer run")
+        if sub["layer"].nunique() > 1:
+            figs[f"layers_{level}"] = P.plot_layer_heatmap(sub, title=f"Effect size across layers, {level} level")
+    if args.word_figures:
+        for (test, level, model), grp in items.groupby(["test", "level", "model"], sort=False):
+            layer = grp["layer"].max()
+            slug = f"words_{test}_{level}_{Path(str(model)).name}_L{layer}"
+            figs[slug] = P.plot_word_associations(grp[grp["layer"] == layer], title=f"{test} ({level}, {model}, "
+                                                  f"layer {layer}): s(w, A, B) per word")
+    _save_figures(figs, out, params, formats)
+    _print_table(frame)
+    print(f"{len(results)} result(s) in {seconds:.1f} s -> {out / 'bias.json'}", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"bias": ("WEAT / SEAT / contextual word association tests across levels, models and layers",
+                     _add_bias, _run_bias)}

@@ -1,0 +1,387 @@
+"""``python -m analysis shift`` (one target across periods) and ``python -m analysis shift-rank`` (many targets).
+
+``shift CORPUS --target T --year-column Y|--period-column P [--bins ...] [--model M] [--layer L] --out DIR`` writes
+``shift.json`` (per pair of periods: apd, prt, jsd, their p-values and intervals; sense shares per period), CSV tables
+and figures, each with a manifest.
+
+``shift-rank CORPUS... [--year-column Y|--period-column P] [--gold FILE] --out DIR`` writes ``ranking.csv`` (target,
+apd, prt, jsd, then p-values and counts) and, with graded gold, ``spearman.json``
+(``{"apd": rho, "prt": rho, "jsd": rho, "n": targets}``) plus ``evaluation.json`` (p-values of rho, binary accuracy,
+matched and unmatched targets). DWUG ``uses.csv`` files use ``grouping`` as the period unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.cli.embed import Progress, add_corpus_arguments, load_occurrences
+from analysis.errors import ConfigError, CorpusError
+
+
+# ------------------------------------------------------------------------------------------------------------ helpers
+def _clean(obj):
+    """JSON-safe copy: NaN/inf -> None, numpy scalars -> Python."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [_clean(v) for v in obj.tolist()]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return None if not math.isfinite(float(obj)) else float(obj)
+    return obj
+
+
+def write_json(path: Path, obj) -> None:
+    path.write_text(json.dumps(_clean(obj), indent=1, ensure_ascii=False), encoding="utf-8")
+
+
+def parse_bins(text: str | None) -> tuple[int | None, list[float] | None]:
+    """``--bins``: "4" -> 4 bins; "1810,1860,2010" -> edges; None -> (None, None)."""
+    if text is None or not str(text).strip():
+        return None, None
+    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+    try:
+        if len(parts) == 1:
+            n = int(parts[0])
+            if n < 2:
+                raise ConfigError(f"--bins {text}: use at least 2 bins")
+            return n, None
+        return None, [float(p) for p in parts]
+    except ValueError:
+        raise ConfigError(f"cannot read --bins {text!r}: give a number of bins (4) or increasing edges "
+                          f"(1810,1860,2010)") from None
+
+
+def resolve_period_columns(occ: pd.DataFrame, year_column: str | None, period_column: str | None):
+    """Names of the period and year columns in the occurrences table.
+
+    The corpus loader renames the user's year/period columns to ``year``/``period`` (DWUG: ``date``/``grouping``), so
+    a name given on the command line is looked up as given first and then under its standard name. With neither,
+    a ``period`` column (DWUG grouping) is used, else ``year``.
+    """
+    def find(name, standard):
+        if name is None:
+            return None
+        if name in occ.columns:
+            return name
+        if standard in occ.columns:
+            return standard
+        raise CorpusError(f"the corpus has no column {name!r} (columns: {', '.join(map(str, occ.columns[:20]))})")
+
+    period = find(period_column, "period")
+    year = find(year_column, "year")
+    if period is None and year is None:
+        if "period" in occ.columns and occ["period"].notna().any():
+            period = "period"
+        elif "year" in occ.columns and occ["year"].notna().any():
+            year = "year"
+        else:
+            raise ConfigError("say which column holds the period (--period-column) or the year (--year-column)")
+    return period, year
+
+
+def period_kwargs(occ, args) -> dict:
+    period, year = resolve_period_columns(occ, getattr(args, "year_column", None), getattr(args, "period_column", None))
+    n_bins, edges = parse_bins(getattr(args, "bins", None))
+    if period is not None:
+        if n_bins or edges:
+            raise ConfigError("--bins applies to a year column; with --period-column the periods are its values")
+        return {"period_column": period, "year_column": year, "mode": "column"}
+    from analysis.shift import DEFAULT_N_BINS
+
+    mode = "edges" if edges else getattr(args, "binning", "equal-width")
+    return {"year_column": year, "mode": mode, "n_bins": n_bins or DEFAULT_N_BINS, "edges": edges}
+
+
+def embed(occ, args, layers=None):
+    from analysis.store import get_or_compute
+
+    return get_or_compute(occ, args.model, layers=layers, pooling=args.pooling, window=args.window,
+                          batch_size=args.batch_size, device=args.device, progress=Progress())
+
+
+def layer_matrix(es, layer) -> tuple[np.ndarray, str]:
+    from analysis.senses import layer_label, layer_vectors
+    from analysis.shift import DEFAULT_LAYER
+
+    spec = DEFAULT_LAYER if layer is None else layer
+    return layer_vectors(es.vectors, es.layers, spec), layer_label(es.layers, spec)
+
+
+def sense_labels(X, periods, occ, args):
+    """Sense labels for shares and JSD: clusters of the usages that have a period, or a column of the table."""
+    from analysis.shift import NOISE_LABEL, cluster_labels, labels_from_column
+
+    if args.senses == "column":
+        if args.sense_column not in occ.columns:
+            raise ConfigError(f"there is no sense column {args.sense_column!r} in the corpus")
+        labels, names = labels_from_column(occ[args.sense_column])
+        return labels, names, {"source": f"column {args.sense_column!r}", "k": len(names)}
+    inside = periods.codes >= 0
+    labels = np.full(len(X), NOISE_LABEL)
+    k = args.k if args.k == "auto" else int(args.k)
+    labels[inside], res = cluster_labels(X[inside], method=args.clusters, k=k, random_state=args.seed)
+    info = {"source": "clusters", "method": args.clusters, "k": int(res.k),
+            "silhouette": {str(kk): v for kk, v in (res.silhouette or {}).items()}, "notice": res.notice}
+    return labels, None, info
+
+
+def _add_model_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="hub id or local folder (default: the packaged all-MiniLM-L6-v2)")
+    p.add_argument("--layer", help="hidden-state index (e.g. 6, -1) or an averaged range (4-6); default: "
+                                   "analysis.shift.DEFAULT_LAYER")
+    p.add_argument("--pooling", choices=["mean", "first"], default="mean")
+    p.add_argument("--window", type=int, help="most tokens per model input (default: the model's maximum)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", help="cuda, mps or cpu (default: best available)")
+
+
+def _add_test_arguments(p: argparse.ArgumentParser) -> None:
+    from analysis.shift import DEFAULT_CI, DEFAULT_N_BOOT, DEFAULT_N_PERMUTATIONS
+
+    p.add_argument("--bins", help="year bins: a number (equal-width, or see --binning) or edges 1810,1860,2010")
+    p.add_argument("--binning", choices=["equal-width", "equal-count"], default="equal-width")
+    p.add_argument("--senses", choices=["clusters", "column"], default="clusters",
+                   help="sense labels for shares and JSD: cluster the usages (default) or read --sense-column")
+    p.add_argument("--sense-column", default="label", help="with --senses column (default: label, e.g. DWUG clusters)")
+    p.add_argument("--clusters", choices=["kmeans", "agglomerative", "hdbscan"], default="kmeans")
+    p.add_argument("--k", default="auto", help="number of clusters, or auto (silhouette over 2..10)")
+    p.add_argument("--permutations", type=int, default=DEFAULT_N_PERMUTATIONS)
+    p.add_argument("--boot", type=int, default=DEFAULT_N_BOOT, help="bootstrap resamples for the intervals")
+    p.add_argument("--ci", type=float, default=DEFAULT_CI)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--formats", default="html,png,svg", help="figure formats (PNG/SVG need Chromium)")
+
+
+def _layer_arg(text):
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return text  # a range such as "4-6", read by analysis.senses.resolve_layers
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    fmts = tuple(f.strip().lower() for f in text.split(",") if f.strip())
+    bad = [f for f in fmts if f not in ("html", "png", "svg")]
+    if bad:
+        raise ConfigError(f"unknown figure format(s) {', '.join(bad)}; use html, png, svg")
+    return fmts
+
+
+def _save_figures(figs: dict, out: Path, params: dict, formats) -> None:
+    from analysis.export import save_figure
+
+    skipped = ""
+    for stem, fig in figs.items():
+        res = save_figure(fig, out, stem, params, formats=formats)
+        skipped = skipped or res["skipped"]
+    if skipped:
+        print(f"note: {skipped}", file=sys.stderr)
+
+
+# -------------------------------------------------------------------------------------------------------------- shift
+def _add_shift(p: argparse.ArgumentParser) -> None:
+    add_corpus_arguments(p)
+    _add_model_arguments(p)
+    _add_test_arguments(p)
+    p.add_argument("--typical", type=int, default=None, help="typical occurrences listed per period (default 5)")
+    p.add_argument("--out", required=True, help="output folder")
+
+
+def _run_shift(args) -> int:
+    from analysis import shift as S
+    from analysis.corpus import kwic
+    from analysis.export import save_table
+    from analysis.plots import shift as P
+
+    occ = load_occurrences(args)
+    if "target" in occ.columns and occ["target"].nunique() > 1:
+        names = ", ".join(sorted(occ["target"].astype(str).unique())[:8])
+        raise ConfigError(f"the corpus holds {occ['target'].nunique()} targets ({names}); name one with --target, "
+                          f"or rank them all with shift-rank")
+    periods = S.make_periods(occ, **period_kwargs(occ, args))
+    for w in periods.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    S.check_periods(periods)
+    es = embed(occ, args)
+    X, layer_name = layer_matrix(es, _layer_arg(args.layer))
+    labels, names, sense_info = sense_labels(X, periods, occ, args)
+    result = S.analyse_shift(X, periods, labels=labels, sense_names=names, n_permutations=args.permutations,
+                             n_boot=args.boot, ci=args.ci, random_state=args.seed)
+    traj = S.trajectory(X, periods, n_typical=S.DEFAULT_N_TYPICAL if args.typical is None else args.typical)
+    typical = traj.typical_frame()
+    if len(typical):
+        rows = occ.iloc[typical["occurrence_id"].to_numpy()]
+        k = [kwic(t, s, e, 60) for t, s, e in zip(rows["text"], rows["start"], rows["end"])]
+        typical["doc_id"] = rows["doc_id"].astype(str).to_numpy()
+        typical["kwic"] = [f"{a}[{b}]{c}" for a, b, c in k]
+    target = str(occ["target"].iloc[0]) if "target" in occ.columns else (args.target or "")
+    params = {"command": "shift", "corpus": str(args.corpus), "target": target, "model": es.model,
+              "layer": layer_name, "pooling": args.pooling, "window": args.window, "embedding_key": es.key,
+              "periods": periods.to_dict(), "senses": sense_info, **result.params}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    doc = result.to_dict()
+    doc.update({"target": target, "model": es.model, "layer": layer_name, "n_occurrences": int(len(occ)),
+                "senses": sense_info, "typical": typical.to_dict(orient="records"),
+                "trajectory": {"explained": list(traj.explained),
+                               "prototypes": traj.prototype_frame().to_dict(orient="records")}})
+    write_json(out / "shift.json", doc)
+    save_table(result.pairs_frame(), out, "pairs", params)
+    save_table(periods.counts_frame(), out, "periods", params)
+    save_table(result.shares.to_frame(), out, "shares", params)
+    save_table(typical, out, "typical", params)
+    usages = pd.DataFrame({"x": traj.usage_xy[:, 0], "y": traj.usage_xy[:, 1],
+                           "period": [periods.names[c] if c >= 0 else None for c in periods.codes]}).dropna()
+    figs = {"counts": P.plot_period_counts(periods.counts_frame()),
+            "shares": P.plot_sense_shares(result.shares.to_frame()),
+            "metrics": P.plot_metrics_over_time(result.pairs_frame()),
+            "trajectory": P.plot_trajectory(usages, traj.prototype_frame(), explained=traj.explained)}
+    _save_figures(figs, out, params, _formats(args.formats))
+    print(result.metric_table().to_string(index=False))
+    print(f"wrote {out / 'shift.json'} and tables/figures to {out}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------------- shift-rank
+def _add_rank(p: argparse.ArgumentParser) -> None:
+    p.add_argument("corpus", nargs="+", help="DWUG uses.csv files or folders, or corpus files (with --targets)")
+    p.add_argument("--targets", help="comma-separated target terms to find in non-DWUG corpora (each a target)")
+    p.add_argument("--regex", action="store_true", help="the targets are regular expressions")
+    p.add_argument("--case-sensitive", action="store_true")
+    p.add_argument("--substring", action="store_true", help="match inside words too (default: whole words)")
+    p.add_argument("--text-column")
+    p.add_argument("--id-column")
+    p.add_argument("--year-column")
+    p.add_argument("--period-column")
+    p.add_argument("--label-column")
+    _add_model_arguments(p)
+    _add_test_arguments(p)
+    p.add_argument("--gold", action="append", default=[],
+                   help="gold change scores: TSV target<TAB>score (SemEval truth; all-0/1 = binary) or DWUG "
+                        "stats_groupings.csv; repeat for graded + binary files")
+    p.add_argument("--binary-rule", choices=["mean", "permutation"], default=None,
+                   help="how a metric becomes changed/stable for accuracy "
+                        "(default: analysis.shift.DEFAULT_BINARY_RULE)")
+    p.add_argument("--out", required=True, help="output folder")
+
+
+def load_many(paths, *, targets=None, text_column=None, id_column=None, year_column=None, period_column=None,
+              label_column=None, regex=False, whole_word=True, case_sensitive=False) -> pd.DataFrame:
+    """One occurrences table over several corpora and targets (DWUG folders: every lemma is a target)."""
+    from analysis.corpus import ColumnSpec, find_occurrences, load_corpus
+
+    spec = ColumnSpec(text=text_column, id=id_column, year=year_column, period=period_column, label=label_column)
+    frames = []
+    wanted = [t.strip() for t in (targets or "").split(",") if t.strip()]
+    for path in paths:
+        docs = load_corpus(path, spec)
+        if {"start", "end"} <= set(docs.columns):
+            occ = find_occurrences(docs, "|".join(wanted) if wanted else None)
+            frames.append(occ)
+        else:
+            if not wanted:
+                raise ConfigError(f"{path} has no target spans; name the targets to find with --targets a,b,c")
+            for t in wanted:
+                frames.append(find_occurrences(docs, t, regex=regex, whole_word=whole_word,
+                                               case_sensitive=case_sensitive))
+    occ = pd.concat(frames, ignore_index=True)
+    occ["occurrence_id"] = np.arange(len(occ))
+    return occ
+
+
+def read_golds(files) -> "object | None":
+    from analysis.shift import read_gold
+
+    gold = None
+    for f in files:
+        g = read_gold(f)
+        gold = g if gold is None else gold.merged(g)
+    return gold
+
+
+def rank_layer(occ, X, args, gold=None):
+    """Ranking (and evaluation) for one layer's vectors: what shift-rank computes, reusable by the benchmark."""
+    from analysis import shift as S
+
+    pk = period_kwargs(occ, args)
+    ranking, results, skipped = S.shift_many(
+        occ, X, senses="column" if args.senses == "column" else "clusters", sense_column=args.sense_column,
+        cluster_method=args.clusters, k=args.k if args.k == "auto" else int(args.k),
+        n_permutations=args.permutations, n_boot=args.boot, ci=args.ci, random_state=args.seed, **pk)
+    evaluation = None
+    if gold is not None:
+        evaluation = S.evaluate_ranking(ranking, gold, binary_rule=args.binary_rule or S.DEFAULT_BINARY_RULE)
+    return ranking, results, skipped, evaluation
+
+
+def _run_rank(args) -> int:
+    from analysis import shift as S
+    from analysis.export import save_table
+    from analysis.plots import shift as P
+
+    gold = read_golds(args.gold) if args.gold else None  # read first: a bad gold file fails before any embedding
+    occ = load_many(args.corpus, targets=args.targets, text_column=args.text_column, id_column=args.id_column,
+                    year_column=args.year_column, period_column=args.period_column, label_column=args.label_column,
+                    regex=args.regex, whole_word=not args.substring, case_sensitive=args.case_sensitive)
+    es = embed(occ, args)
+    X, layer_name = layer_matrix(es, _layer_arg(args.layer))
+    ranking, results, skipped, evaluation = rank_layer(occ, X, args, gold)
+    for t, why in skipped.items():
+        print(f"warning: skipped {t}: {why}", file=sys.stderr)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    params = {"command": "shift-rank", "corpus": [str(c) for c in args.corpus], "model": es.model,
+              "layer": layer_name, "pooling": args.pooling, "window": args.window, "embedding_key": es.key,
+              "senses": args.senses, "clusters": args.clusters, "k": args.k, "n_permutations": args.permutations,
+              "n_boot": args.boot, "ci": args.ci, "seed": args.seed, "compared": "first vs last period",
+              "gold": [str(g) for g in args.gold], "skipped": skipped}
+    first = ["target", "apd", "prt", "jsd"]
+    save_table(ranking[first + [c for c in ranking.columns if c not in first]], out, "ranking", params)
+    figs = {f"ranking_{m}": P.plot_ranking(ranking, metric=m) for m in S.METRICS if ranking[m].notna().any()}
+    if evaluation is not None:
+        if gold.graded is not None:
+            write_json(out / "spearman.json", evaluation.spearman_json())
+            df = ranking.copy()
+            df["gold"] = evaluation.gold_column(gold, df["target"])
+            for m in S.METRICS:
+                if df[m].notna().any():
+                    figs[f"{m}_vs_gold"] = P.plot_metric_vs_gold(df, metric=m, rho=evaluation.spearman.get(m))
+        write_json(out / "evaluation.json", {**evaluation.to_dict(), "gold": gold.source, "layer": layer_name,
+                                              "model": es.model})
+    _save_figures(figs, out, params, _formats(args.formats))
+    show = ranking[first + ["n_first", "n_last"]]
+    print(show.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if evaluation is not None:
+        sp = evaluation.spearman_json()
+        if gold.graded is not None:
+            print("Spearman rho vs gold (n = {n}): ".format(n=sp["n"]) + ", ".join(
+                f"{m.upper()} {sp[m]:.3f}" if sp[m] is not None else f"{m.upper()} n/a" for m in S.METRICS))
+        if evaluation.accuracy:
+            print(f"binary accuracy (n = {evaluation.n_binary}, rule {evaluation.binary_rule}): " + ", ".join(
+                f"{m.upper()} {v:.3f}" for m, v in evaluation.accuracy.items()))
+        if evaluation.unmatched_targets:
+            print(f"note: no gold for {', '.join(evaluation.unmatched_targets)}", file=sys.stderr)
+    print(f"wrote {out / 'ranking.csv'}" + (f" and {out / 'spearman.json'}" if evaluation is not None
+                                             and gold.graded is not None else ""))
+    return 0
+
+
+COMMANDS = {
+    "shift": ("Semantic shift of one target across periods: sense shares, APD/PRT/JSD with significance.",
+              _add_shift, _run_shift),
+    "shift-rank": ("Rank many targets by semantic change between their first and last period; Spearman vs gold.",
+                   _add_rank, _run_rank),
+}

@@ -1,0 +1,347 @@
+"""Senses page: see, name and score the senses of a term; compare models and layers on them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from analysis import export
+from analysis import senses as S
+from analysis.corpus import kwic, kwic_html, kwic_table
+from analysis.errors import SenseScopeError
+from analysis.store import get_or_compute
+from analysis.plots import senses as P
+from ui import cached, state, widgets
+from ui import senses as us
+
+st.title("Senses")
+st.caption("Project the occurrences of the term, cluster their vectors into candidate senses, read and name the "
+           "clusters, and score them against known senses (purity, ARI, NMI, V-measure, and classifiers that "
+           "predict the known meanings). Clustering uses the full vectors, never the 2-D projection.")
+
+es = state.require_embeddings()
+occ = es.occurrences.reset_index(drop=True)
+layers = list(es.layers)
+target = str(occ["target"].iloc[0]) if "target" in occ.columns and len(occ) else state.get("target")
+n = len(occ)
+
+# ------------------------------------------------------------------------------------------------------- settings
+default_label = S.layer_label(layers, S.DEFAULT_LAYER)
+side_layer = state.current_layer(es)
+layer_modes = {"default": f"Default: {'mean of layers ' if '-' in default_label else 'layer '}{default_label}",
+               "sidebar": f"Sidebar layer ({side_layer})", "range": "Mean of a layer range…"}
+c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
+layer_mode = c1.selectbox("Vectors", list(layer_modes), format_func=layer_modes.get, key="senses_layer_mode",
+                          index=0 if state.get("layer") is None else 1,
+                          help="The default mixes the last layers (chosen on CoarseWSD-20, see BENCHMARKS.md); "
+                               "the sidebar layer is shared with the other pages.")
+if layer_mode == "default":
+    layer_spec = S.DEFAULT_LAYER
+elif layer_mode == "sidebar":
+    layer_spec = int(side_layer)
+else:
+    lo, hi = c1.select_slider("Layers to average", options=layers, value=(layers[max(0, len(layers) - 4)], layers[-1]),
+                              key="senses_layer_range")
+    layer_spec = (int(lo), int(hi))
+layer_name = S.layer_label(layers, layer_spec)
+proj_labels = {"umap": "UMAP", "pca": "PCA", "tsne": "t-SNE"}
+proj_method = c2.radio("Projection", list(proj_labels), format_func=proj_labels.get, horizontal=True,
+                       key="senses_projection", help="UMAP (default) and t-SNE are computed in the background; PCA is "
+                                                     "shown meanwhile.")
+dims = c3.radio("Dimensions", [2, 3], horizontal=True, key="senses_dims")
+seed = int(c4.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="senses_seed"))
+with st.expander("Vector preparation and projection settings"):
+    a1, a2, a3, a4, a5 = st.columns(5)
+    remove_mean = a1.checkbox("Remove the common mean direction", value=S.DEFAULT_PREPROCESSING.remove_mean,
+                              key="senses_remove_mean",
+                              help="Contextual vectors share a large common direction; removing it (then "
+                                   "length-normalising) sharpens sense clusters (see BENCHMARKS.md).")
+    n_dirs = int(a2.number_input("Also remove top principal directions", 0, 20, S.DEFAULT_PREPROCESSING.n_directions,
+                                 key="senses_n_dirs"))
+    n_neighbors = int(a3.number_input("UMAP neighbours", 2, 200, 15, key="senses_neighbors"))
+    min_dist = float(a4.number_input("UMAP min. distance", 0.0, 1.0, 0.1, step=0.05, key="senses_min_dist"))
+    perplexity = float(a5.number_input("t-SNE perplexity", 2.0, 100.0, 30.0, step=1.0, key="senses_perplexity"))
+prep = S.Preprocessing(normalize=True, remove_mean=remove_mean, n_directions=n_dirs)
+
+st.subheader("Clusters")
+k1, k2, k3, k4 = st.columns([2, 1, 1, 2])
+methods = {"kmeans": "k-means", "agglomerative": "Agglomerative (cosine, average linkage)", "hdbscan": "HDBSCAN"}
+method = k1.selectbox("Clustering", list(methods), format_func=methods.get, key="senses_method",
+                      index=list(methods).index(S.DEFAULT_METHOD))
+min_cluster_size = None
+if method == "hdbscan":
+    k = "auto"
+    min_cluster_size = int(k2.number_input("Min. cluster size", 2, max(2, n), max(2, min(n, max(5, round(0.02 * n)))),
+                                           key="senses_mcs"))
+    k_range = S.DEFAULT_K_RANGE
+else:
+    auto = k2.toggle("Auto k", value=True, key="senses_auto_k", help="Choose k by the silhouette score over the k range")
+    if auto:
+        k = "auto"
+        k_range = k4.slider("k range", 2, 20, S.DEFAULT_K_RANGE, key="senses_k_range")
+    else:
+        k = int(k3.number_input("k", 1, max(1, n), min(3, n), key="senses_k"))
+        k_range = S.DEFAULT_K_RANGE
+
+try:
+    X = us.prepared_vectors(es, layer_spec, prep)
+    cl = us.clusters(es.key, layer_name, prep, method, k, tuple(k_range), seed, min_cluster_size, X)
+except SenseScopeError as exc:
+    widgets.error(exc)
+    st.stop()
+if cl.notice:
+    st.info(cl.notice)
+
+# Names: kept per clustering (a cluster id means something else once the clustering changes).
+signature = f"{es.key}|{layer_name}|{prep}|{method}|{k}|{tuple(k_range)}|{seed}|{min_cluster_size}"
+all_names = st.session_state.setdefault("senses_names", {})
+names = all_names.setdefault(signature, {})
+cnames = S.cluster_names(cl.labels, names)
+name_map = {int(c): nm for c, nm in zip(cl.labels, cnames)}
+order = [name_map[c] for c in sorted(name_map)]
+st.session_state["cluster_labels"] = cl.labels
+st.session_state["cluster_names"] = dict(names)
+
+params = {"corpus": state.corpus_label(), "target": target, "model": es.model, "embedding_key": es.key,
+          "layer": layer_name, "preprocessing": prep.describe(), "clustering": method, "k": k,
+          "k_range": list(k_range), "k_found": cl.k, "min_cluster_size": min_cluster_size, "seed": seed,
+          "cluster_names": {int(c): nm for c, nm in name_map.items()}}
+
+# ----------------------------------------------------------------------------------------------------- projection
+try:
+    pca_res = us.pca(es.key, layer_name, prep, int(dims), seed, X)
+except SenseScopeError as exc:
+    widgets.error(exc)
+    st.stop()
+proj = pca_res
+pending = False
+if proj_method != "pca":
+    pkey = us.projection_key(es.key, layer_name, prep, proj_method, int(dims), seed, n_neighbors, min_dist, perplexity)
+    try:
+        S.check_projection(n, method=proj_method, n_components=int(dims), n_neighbors=n_neighbors,
+                           perplexity=perplexity)
+        done = us.jobs().get(pkey)
+    except SenseScopeError as exc:
+        done = exc
+    if done is None:
+        us.jobs().submit(pkey, X, {"method": proj_method, "n_components": int(dims), "random_state": seed,
+                                   "n_neighbors": n_neighbors, "min_dist": min_dist, "perplexity": perplexity})
+        pending = True
+    elif isinstance(done, SenseScopeError):
+        st.error(f"{proj_labels[proj_method]} cannot be computed: {done} PCA is shown instead.")
+    elif isinstance(done, Exception):
+        st.exception(done)
+    else:
+        proj = done
+if proj.notice:
+    st.info(proj.notice)
+
+hover = [kwic_html(t, int(s), int(e), 60) for t, s, e in zip(occ["text"], occ["start"], occ["end"])]
+view = pd.DataFrame({"occurrence_id": occ["occurrence_id"].to_numpy(), "x": proj.coords[:, 0],
+                     "y": proj.coords[:, 1], "kwic": hover, "cluster": cl.labels, "cluster_name": cnames})
+if proj.coords.shape[1] == 3:
+    view["z"] = proj.coords[:, 2]
+meta_cols = [c for c in occ.columns if c not in {"occurrence_id", "text", "start", "end", "doc_id"}
+             and occ[c].notna().any() and (occ[c].nunique(dropna=True) <= 50 or pd.api.types.is_numeric_dtype(occ[c]))]
+for c in meta_cols:
+    if c not in view.columns:
+        view[c] = occ[c].to_numpy()
+colour_options = ["cluster_name"] + [c for c in ("label", "year", "period") if c in meta_cols] + \
+                 [c for c in meta_cols if c not in ("label", "year", "period")]
+colour_names = {"cluster_name": "cluster", "label": "gold label", "year": "year", "period": "period"}
+colour = st.selectbox("Colour by", colour_options, format_func=lambda c: colour_names.get(c, c), key="senses_colour")
+shown = proj_labels[proj.method]
+title = f"{shown} of {n} occurrences of {target} — {es.model}, layer {layer_name}"
+fig = P.plot_projection(view, color=colour, z="z" if "z" in view.columns else None, title=title,
+                        category_order=order if colour == "cluster_name" else None)
+proj_params = {**params, "projection": proj.method, "n_components": proj.n_components, **proj.params,
+               "projection_fitted_on": proj.n_fit}
+sel = widgets.figure(fig, name=f"senses_{proj.method}_{target}_layer{layer_name}", params=proj_params,
+                     key="senses_scatter", on_select="rerun",
+                     selection_mode=("points", "box", "lasso") if dims == 2 else ("points",))
+if pending:
+    st.caption(f"Showing PCA while {proj_labels[proj_method]} is being computed in the background…")
+
+    @st.fragment(run_every=1.0)
+    def _wait_for_projection():
+        if us.jobs().get(pkey) is not None:
+            st.rerun()
+
+    _wait_for_projection()
+else:
+    st.caption(f"Showing {shown} (seed {seed}; fitted on {proj.n_fit:,} of {n:,} occurrences). Box or lasso select "
+               f"points to list their contexts; click legend entries to hide groups.")
+
+picked = []
+if sel is not None:
+    points = (sel.get("selection") or {}).get("points", []) if isinstance(sel, dict) else sel.selection.points
+    for p in points:
+        cd = p.get("customdata")
+        if isinstance(cd, (list, tuple)):
+            cd = cd[0] if cd else None
+        if cd is not None:
+            picked.append(int(cd))
+if picked:
+    idx = occ.index[occ["occurrence_id"].isin(picked)]
+    sub = kwic_table(occ.loc[idx]).assign(cluster=cnames[idx])
+    st.markdown(f"**{len(sub)} selected occurrences**")
+    widgets.table(sub, name=f"senses_selection_{target}", params=proj_params, key="senses_selection",
+                  hide_index=True)
+
+# Assignments export: occurrences with cluster, name and coordinates.
+assign = pd.DataFrame({"occurrence_id": occ["occurrence_id"].to_numpy(), "cluster": cl.labels,
+                       "cluster_name": cnames, "x": proj.coords[:, 0], "y": proj.coords[:, 1]})
+if proj.coords.shape[1] == 3:
+    assign["z"] = proj.coords[:, 2]
+for c in ("doc_id", "form", "start", "end", "year", "period", "label"):
+    if c in occ.columns:
+        assign[c] = occ[c].to_numpy()
+assign["context"] = [f"{l}[{m}]{r}" for l, m, r in (kwic(t, int(s), int(e), 60)
+                                                    for t, s, e in zip(occ["text"], occ["start"], occ["end"]))]
+e1, e2 = st.columns(2)
+e1.download_button("Occurrences with clusters and coordinates (CSV)", data=lambda: export.table_csv(assign),
+                   file_name=f"senses_assignments_{target}.csv", mime="text/csv", key="senses_assign_csv",
+                   on_click="ignore")
+e2.download_button("Their parameters (JSON)", data=lambda: export.manifest_json(proj_params, kind="table:assignments"),
+                   file_name=f"senses_assignments_{target}.manifest.json", mime="application/json",
+                   key="senses_assign_manifest", on_click="ignore")
+
+if cl.silhouette:
+    with st.expander(f"Silhouette by k (k = {cl.k} chosen)", expanded=False):
+        widgets.figure(P.plot_silhouette(cl.silhouette, chosen=cl.k), name=f"senses_silhouette_{target}",
+                       params=params, key="senses_silhouette")
+
+# ---------------------------------------------------------------------------------------------------- gold scores
+gold = None
+if "label" in occ.columns:
+    g = occ["label"].astype("object").where(occ["label"].notna(), None)
+    if g.dropna().nunique() >= 2:
+        gold = g.to_numpy()
+st.subheader("Agreement with known senses")
+if gold is None:
+    st.info("The corpus has no gold sense labels (at least two distinct values are needed). Name a label column on "
+            "the Corpus page to score the clusters.")
+else:
+    split_cols = [c for c in occ.columns if c not in {"label", "text"} and
+                  {"train", "test"} <= set(occ[c].astype(str).str.strip().str.lower().unique())]
+    split = None
+    if split_cols:
+        sc_choice = st.radio("Evaluate with", ["cross-validation"] + split_cols, horizontal=True, key="senses_split",
+                             format_func=lambda c: c if c == "cross-validation" else f"train/test split ({c})")
+        if sc_choice != "cross-validation":
+            split = occ[sc_choice].astype(str).str.strip().str.lower().to_numpy()
+    mask = np.ones(n, dtype=bool) if split is None else split == "test"
+    try:
+        scores = S.cluster_scores(gold[mask], cl.labels[mask])
+        table = S.contingency_table(gold[mask], cl.labels[mask], cluster_names=name_map)
+    except SenseScopeError as exc:
+        widgets.error(exc)
+        scores = None
+    if scores is not None:
+        m = st.columns(6)
+        for col, (lab, val) in zip(m, [("Purity", scores.purity), ("Inverse purity", scores.inverse_purity),
+                                       ("Purity F", scores.purity_f), ("ARI", scores.ari), ("NMI", scores.nmi),
+                                       ("V-measure", scores.v_measure)]):
+            col.metric(lab, f"{val:.3f}")
+        st.caption(f"On {scores.n} occurrences with a gold label{' (test split)' if split is not None else ''}: "
+                   f"{scores.k} clusters vs {scores.n_labels} gold senses. Purity alone rises with k (one cluster "
+                   f"per occurrence has purity 1); read it with inverse purity, their harmonic mean (purity F), ARI "
+                   f"or NMI, which do not reward extra clusters.")
+        h1, h2 = st.columns([3, 2])
+        with h1:
+            widgets.figure(P.plot_contingency(table, title="Clusters × gold senses"),
+                           name=f"senses_contingency_{target}", params=params, key="senses_contingency")
+        with h2:
+            st.markdown("**Predicting the known meanings**")
+            try:
+                pr = us.probe(es.key, layer_name, prep, tuple(gold), None if split is None else tuple(split), seed, X)
+            except SenseScopeError as exc:
+                widgets.error(exc)
+                pr = None
+            if pr is not None:
+                p1, p2 = st.columns(2)
+                p1.metric("Centroid accuracy", f"{pr.centroid_accuracy:.3f}")
+                p2.metric("Centroid macro-F1", f"{pr.centroid_macro_f1:.3f}")
+                p1.metric("LogReg accuracy", f"{pr.logreg_accuracy:.3f}")
+                p2.metric("LogReg macro-F1", f"{pr.logreg_macro_f1:.3f}")
+                how = (f"fitted on {pr.n_train} train, scored on {pr.n_test} test occurrences" if pr.mode == "split"
+                       else f"stratified {pr.n_splits}-fold cross-validation over {pr.n_train} occurrences (seed {seed})")
+                if pr.notice:
+                    st.caption(pr.notice)
+                st.caption(f"Nearest sense centroid by cosine (the CoarseWSD-20 1-NN method) and logistic regression "
+                           f"on standardised vectors; {how}.")
+                metrics_row = {**scores.as_dict(), **pr.as_dict()}
+                widgets.table(pd.DataFrame([{"model": es.model, "layer": layer_name, **metrics_row}]),
+                              name=f"senses_metrics_{target}", params=params, key="senses_metrics", hide_index=True)
+
+# --------------------------------------------------------------------------------------------- cluster descriptions
+st.subheader("What the clusters are about")
+forms = set(occ["form"].astype(str).str.lower()) if "form" in occ.columns else set()
+windows = S.context_windows(occ["text"].tolist(), occ["start"].tolist(), occ["end"].tolist(), window=10)
+desc = S.describe_clusters(X, cl.labels, windows, names=names, exclude=forms, gold=gold)
+nearest = S.nearest_to_centroids(X, cl.labels, n=5)
+with st.form("senses_naming"):
+    st.caption("Name the clusters: the names are used in every figure and export (and by the Shift page).")
+    cols = st.columns(min(4, max(1, len(desc))))
+    new_names = {}
+    for i, row in enumerate(desc.itertuples()):
+        new_names[int(row.cluster)] = cols[i % len(cols)].text_input(
+            f"Cluster {row.cluster} ({row.size})", value=names.get(int(row.cluster), ""), key=f"senses_name_{signature}_{row.cluster}",
+            placeholder=row.words.split(", ")[0] if row.words else "")
+    if st.form_submit_button("Apply names"):
+        names.clear()
+        names.update({c: v.strip() for c, v in new_names.items() if v.strip()})
+        st.rerun()
+widgets.table(desc, name=f"senses_clusters_{target}", params=params, key="senses_desc", hide_index=True,
+              column_config={"share": st.column_config.NumberColumn(format="%.2f"),
+                             "words": st.column_config.TextColumn("distinctive words (class TF-IDF)", width="large")})
+with st.expander("Occurrences nearest each cluster centre"):
+    near = nearest.merge(kwic_table(occ).reset_index(drop=True).assign(index=np.arange(n)), on="index")
+    near.insert(1, "name", [name_map[int(c)] for c in near["cluster"]])
+    widgets.table(near.drop(columns=["index"]), name=f"senses_nearest_{target}", params=params, key="senses_nearest",
+                  hide_index=True)
+
+# --------------------------------------------------------------------------------------- model and layer comparison
+st.subheader("Compare models and layers")
+if gold is None:
+    st.info("The comparison scores models against gold senses; this corpus has none.")
+else:
+    st.caption("For every layer of each model (and the default layer mix): clusters with k = the number of gold senses "
+               "and the settings above, scored as above. Embeddings and scores are cached per model.")
+    choices = state.known_models()
+    current = state.get("model") or ""
+    if current not in choices:
+        choices.append(current)
+    pick = st.multiselect("Models", choices, default=[current], key="senses_cmp_models",
+                          format_func=lambda m: "all-MiniLM-L6-v2 (packaged)" if m == "" else m)
+    extra = st.text_input("More models (hub ids in the local cache or local folders, comma-separated)",
+                          key="senses_cmp_extra")
+    models = list(dict.fromkeys(pick + [m.strip() for m in extra.split(",") if m.strip()]))
+    if st.button("Compare", key="senses_cmp_go", disabled=not models):
+        frames = []
+        for mname in models:
+            try:
+                bar = st.progress(0.0, text=f"Embedding with {mname or 'the default model'}…")
+                es_m = get_or_compute(
+                    occ, mname or None, loaded=cached.model(mname or None),
+                    progress=lambda d, t, b=bar: b.progress(min(1.0, d / max(t, 1)), text=f"Embedding… {d}/{t}"))
+                bar.empty()
+                frames.append(us.layer_table(es_m.key, es_m.model, tuple(gold), None if split is None
+                                             else tuple(split), method, "gold", prep, seed, es_m))
+            except SenseScopeError as exc:
+                st.error(f"{mname or 'default model'}: {exc}")
+        if frames:
+            st.session_state["senses_comparison"] = (target, pd.concat(frames, ignore_index=True))
+    cmp = st.session_state.get("senses_comparison")
+    if cmp is not None and cmp[0] == target:
+        comp = cmp[1]
+        score_names = {k: v for k, v in P.SCORE_NAMES.items() if k in comp.columns}
+        score = st.selectbox("Score", list(score_names), format_func=score_names.get, key="senses_cmp_score",
+                             index=list(score_names).index("ari"))
+        single = comp[~comp["layer"].astype(str).str.contains("-")]
+        widgets.figure(P.plot_layer_comparison(single, score=score, title=f"{score_names[score]} by layer — {target}"),
+                       name=f"senses_comparison_{score}_{target}", params={**params, "models": models, "k": "gold"},
+                       key="senses_cmp_fig")
+        widgets.table(comp, name=f"senses_comparison_{target}", params={**params, "models": models, "k": "gold"},
+                      key="senses_cmp_table", hide_index=True)

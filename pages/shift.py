@@ -1,0 +1,348 @@
+"""Shift page: how a term's senses and usage move across periods, with significance; many targets ranked."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from analysis import shift as S
+from analysis.corpus import find_occurrences, kwic, kwic_html
+from analysis.errors import SenseScopeError
+from analysis.plots import shift as P
+from analysis.senses import layer_label, layer_vectors
+from ui import cached, state, widgets
+from ui import shift as cs
+
+st.title("Shift")
+st.caption("When did a sense appear, when did it take over, and how much did the usage change between periods? "
+           "APD (average pairwise cosine distance between two periods' usages), PRT (cosine distance between the "
+           "period prototypes) and JSD (Jensen-Shannon divergence of the sense shares, natural log) — each with a "
+           "permutation test that shuffles period labels and a bootstrap interval.")
+
+es = state.require_embeddings()
+occ = es.occurrences.reset_index(drop=True)
+layer = state.current_layer(es)
+default_label = layer_label(es.layers, S.DEFAULT_LAYER)
+vector_choice = st.radio(
+    "Vectors", ["default", "sidebar"], horizontal=True, key="shift_vectors",
+    format_func={"default": f"Mean of layers {default_label} (default for shift; see BENCHMARKS.md)",
+                 "sidebar": f"Sidebar layer ({layer})"}.get)
+layer_spec = S.DEFAULT_LAYER if vector_choice == "default" else int(layer)
+X = layer_vectors(es.vectors, es.layers, layer_spec)
+layer_name = layer_label(es.layers, layer_spec)
+target = str(occ["target"].iloc[0]) if "target" in occ.columns and len(occ) else state.get("target")
+base_params = {"corpus": state.corpus_label(), "target": target, "model": es.model, "layer": layer_name,
+               "embedding_key": es.key}
+
+# -------------------------------------------------------------------------------------------------------- periods
+st.subheader("Periods")
+meta = [c for c in occ.columns if c not in {"occurrence_id", "doc_id", "text", "start", "end", "form", "target"}]
+
+
+def _few_values(col: str) -> bool:
+    return 2 <= occ[col].nunique(dropna=True) <= 30
+
+
+period_cols = ["period"] if "period" in occ.columns and occ["period"].notna().any() else []
+period_cols += [c for c in meta if c not in period_cols and c not in {"year", "label"}
+                and not pd.api.types.is_float_dtype(occ[c]) and _few_values(c)]
+year_cols = [c for c in meta if (c == "year" or "year" in c.lower() or "date" in c.lower()) and occ[c].notna().any()]
+modes = {}
+if period_cols:
+    modes["column"] = "The corpus's period column"
+if year_cols:
+    modes.update({"equal-width": "Equal-width year bins", "equal-count": "Equal-count year bins",
+                  "edges": "Year bins with my own edges"})
+if not modes:
+    st.error("The corpus has neither a period column nor a year column. Name one on the Corpus page (Columns).")
+    st.page_link("pages/corpus.py", label="Corpus page")
+    st.stop()
+c1, c2, c3 = st.columns([2, 1, 2])
+mode = c1.radio("Periods from", list(modes), format_func=modes.get, key="shift_mode")
+kwargs: dict = {"mode": mode}
+if mode == "column":
+    kwargs["period_column"] = c2.selectbox("Column", period_cols, key="shift_period_col")
+    if year_cols:
+        kwargs["year_column"] = year_cols[0]  # orders non-numeric period names by their median year
+else:
+    kwargs["year_column"] = c2.selectbox("Year column", year_cols, key="shift_year_col")
+    if mode == "edges":
+        yrs, _, _ = S.parse_years(occ[kwargs["year_column"]])
+        fin = yrs[np.isfinite(yrs)]
+        guess = ", ".join(f"{v:g}" for v in np.linspace(fin.min(), fin.max(), 3).round()) if fin.size else ""
+        text = c3.text_input("Edges (increasing years, comma-separated)", value=guess, key="shift_edges",
+                             help="Bins are [e0, e1), [e1, e2), …, and the last one includes its upper edge.")
+        try:
+            kwargs["edges"] = [float(t) for t in text.replace(";", ",").split(",") if t.strip()]
+        except ValueError:
+            st.error(f"Cannot read the edges {text!r}: give years separated by commas, e.g. 1810, 1900, 2010.")
+            st.stop()
+    else:
+        kwargs["n_bins"] = c3.slider("Number of bins", 2, 12, S.DEFAULT_N_BINS, key="shift_bins")
+try:
+    periods = S.make_periods(occ, **kwargs)
+except SenseScopeError as exc:
+    widgets.error(exc)
+    st.stop()
+small = [n for n, c in zip(periods.names, periods.counts) if c < S.MIN_PERIOD_COUNT]
+if small and st.checkbox(f"Leave out the periods with fewer than {S.MIN_PERIOD_COUNT} occurrences "
+                         f"({', '.join(small)})", value=True, key="shift_drop_small"):
+    periods = periods.drop_small()
+counts_fig = P.plot_period_counts(periods.counts_frame(), thin_count=S.THIN_PERIOD_COUNT)
+widgets.figure(counts_fig, name=f"{target}_period_counts", params={**base_params, "periods": periods.to_dict()},
+               key="shift_counts_fig")
+if periods.n_left_out:
+    st.info(f"{periods.n_left_out} of {len(occ)} occurrences have no period and are left out "
+            f"(missing: {periods.n_missing}, not a year: {periods.n_unparsable}, outside the edges: "
+            f"{periods.n_out_of_range}, in left-out periods: {periods.n_dropped}).")
+for w in periods.warnings:
+    st.warning(w)
+try:
+    S.check_periods(periods)
+except SenseScopeError as exc:
+    widgets.error(exc)
+    st.stop()
+
+# --------------------------------------------------------------------------------------------------------- senses
+st.subheader("Sense shares per period")
+inside = periods.codes >= 0
+from_senses = st.session_state.get("cluster_labels")
+sources = {}
+if from_senses is not None and len(from_senses) == len(occ):
+    sources["senses"] = "Clusters from the Senses page"
+sources["kmeans"] = "Cluster here (k-means, k by silhouette)"
+if "label" in occ.columns and occ["label"].notna().any():
+    sources["label"] = "Gold sense labels of the corpus"
+c1, c2, c3 = st.columns([2, 1, 1])
+# The key follows the available sources, so that clusters made on the Senses page become the default once they exist.
+source = c1.radio("Senses", list(sources), format_func=sources.get, key=f"shift_sense_source_{'_'.join(sources)}",
+                  horizontal=True)
+sense_names = None
+if source == "senses":
+    labels = np.asarray(from_senses, dtype=int)
+    sense_names = {int(k): str(v) for k, v in (st.session_state.get("cluster_names") or {}).items()}
+    cluster_info = {"source": "Senses page", "k": int(len(set(labels[labels >= 0])))}
+elif source == "label":
+    labels, sense_names = S.labels_from_column(occ["label"])
+    cluster_info = {"source": "gold label column", "k": len(sense_names)}
+else:
+    k_text = c2.selectbox("k", ["auto"] + list(range(2, 11)), key="shift_k")
+    seed = int(c3.number_input("Seed", value=0, step=1, key="shift_cluster_seed"))
+    try:
+        lab, k_found, sil, notice = cs.cluster(X[inside], "kmeans", k_text, seed)
+    except SenseScopeError as exc:
+        widgets.error(exc)
+        st.stop()
+    labels = np.full(len(occ), S.NOISE_LABEL)
+    labels[inside] = lab
+    cluster_info = {"source": "k-means on this page", "k": k_found, "k_choice": k_text, "seed": seed,
+                    "silhouette": {str(k): round(v, 4) for k, v in sil.items()}}
+    st.caption(f"k-means on the usages that have a period (unit length, common mean removed): "
+               f"k = {k_found}" + (" chosen by silhouette" if k_text == "auto" else "") + ". Name the clusters on the "
+               f"Senses page to see the names here." + (f" {notice}" if notice else ""))
+
+with st.expander("Test settings", expanded=False):
+    t1, t2, t3, t4, t5 = st.columns(5)
+    n_perm = int(t1.number_input("Permutations", 0, 20000, S.DEFAULT_N_PERMUTATIONS, step=100, key="shift_perm",
+                                 help="Shuffles of the period labels; p = (count(null ≥ observed) + 1) / (n + 1)."))
+    n_boot = int(t2.number_input("Bootstrap resamples", 0, 20000, S.DEFAULT_N_BOOT, step=100, key="shift_boot"))
+    ci = float(t3.select_slider("Interval", options=[0.8, 0.9, 0.95, 0.99], value=S.DEFAULT_CI, key="shift_ci"))
+    seed_tests = int(t4.number_input("Seed", value=0, step=1, key="shift_seed"))
+    appear = int(t5.number_input("Appears with ≥ occurrences", 1, 50, 1, key="shift_appear",
+                                 help="How many occurrences a sense needs in a period to count as having appeared "
+                                      "there (1 = its first occurrence; more ignores stray, possibly misclustered "
+                                      "usages)."))
+test_params = {"n_permutations": n_perm, "n_boot": n_boot, "ci": ci, "random_state": seed_tests,
+               "appear_min_count": appear}
+try:
+    result = cs.analyse(X, periods, labels, sense_names, n_perm, n_boot, ci, seed_tests, appear)
+except SenseScopeError as exc:
+    widgets.error(exc)
+    st.stop()
+params = {**base_params, "periods": periods.to_dict(), "senses": cluster_info, **result.params}
+
+shares_frame = result.shares.to_frame()
+kind = st.radio("Chart", ["bar", "area"], format_func={"bar": "Stacked bars with intervals",
+                                                       "area": "Stacked area"}.get, horizontal=True,
+                key="shift_share_kind")
+widgets.figure(P.plot_sense_shares(shares_frame, kind=kind), name=f"{target}_sense_shares", params=params,
+               key="shift_shares_fig")
+marks = []
+for name, first, largest in zip(result.shares.sense_names, result.shares.first_period, result.shares.largest_from):
+    text = f"**{name}**: first appears in {first}" if first else f"**{name}**: never reaches the threshold"
+    text += f", largest from {largest}" if largest else ", never the largest"
+    marks.append(text)
+st.markdown("  \n".join(marks))
+st.caption(f"Bars: share of each sense in each period; whiskers: {ci:.0%} bootstrap intervals ({n_boot} resamples "
+           f"of each period's occurrences). ▲ = the sense first appears, ★ = it first becomes the largest sense.")
+widgets.table(shares_frame, name=f"{target}_sense_shares", params=params, key="shift_shares_table",
+              hide_index=True)
+
+# -------------------------------------------------------------------------------------------------------- metrics
+st.subheader("Change between periods")
+table = result.metric_table()
+st.dataframe(table, hide_index=True, key="shift_metric_table",
+             column_config={c: st.column_config.NumberColumn(format="%.4f") for c in table.columns
+                            if c in ("APD", "PRT", "JSD")}
+             | {c: st.column_config.NumberColumn(format="%.4f") for c in table.columns if c.endswith(" p")})
+st.caption(f"p-values from {n_perm} permutations of the period labels (seed {seed_tests}; smallest possible "
+           f"{1 / (n_perm + 1):.4f}), not adjusted for the number of comparisons. Intervals: {ci:.0%} percentile "
+           f"bootstrap; the PRT and JSD intervals are biased upwards (resampling adds spurious differences, so "
+           f"they can lie above the observed value): read them with the p-value. JSD maximum is ln 2 ≈ 0.693.")
+pairs = result.pairs_frame()
+widgets.table(pairs, name=f"{target}_shift_pairs", params=params, key="shift_pairs_table", hide_index=True)
+if periods.n_periods > 2:
+    widgets.figure(P.plot_metrics_over_time(pairs), name=f"{target}_shift_over_time", params=params,
+                   key="shift_time_fig")
+else:
+    st.caption("With two periods there is one comparison; the line charts over time appear with three or more.")
+
+# ----------------------------------------------------------------------------------------------------- trajectory
+st.subheader("Trajectory and typical occurrences")
+n_typ = st.slider("Typical occurrences per period", 1, 20, S.DEFAULT_N_TYPICAL, key="shift_typical")
+traj = cs.trajectory(X, periods, n_typ)
+usages = pd.DataFrame({"x": traj.usage_xy[:, 0], "y": traj.usage_xy[:, 1],
+                       "period": [periods.names[c] if c >= 0 else None for c in periods.codes],
+                       "hover": [kwic_html(t, s, e, 50) for t, s, e in zip(occ["text"], occ["start"], occ["end"])]})
+widgets.figure(P.plot_trajectory(usages.dropna(subset=["period"]), traj.prototype_frame(), explained=traj.explained),
+               name=f"{target}_trajectory", params={**params, "projection": "PCA of the usages with a period"},
+               key="shift_traj_fig")
+st.caption("Each period's prototype (mean vector) in a PCA of all usages with a period; PCA is linear, so each "
+           "diamond sits at the centroid of its period's points. Arrows join the prototypes in time order.")
+typ = traj.typical_frame()
+if len(typ):
+    rows = occ.iloc[typ["occurrence_id"].to_numpy()]
+    parts = [kwic(t, s, e, 70) for t, s, e in zip(rows["text"], rows["start"], rows["end"])]
+    typ = typ.assign(left=[p[0] for p in parts], match=[p[1] for p in parts], right=[p[2] for p in parts],
+                     doc_id=rows["doc_id"].astype(str).to_numpy())
+    for p in periods.names:
+        sub = typ[typ["period"] == p]
+        st.markdown(f"**{p}** — most typical of the period (cosine to its prototype)")
+        st.dataframe(sub[["similarity", "left", "match", "right", "doc_id"]], hide_index=True,
+                     key=f"shift_typ_{p}", column_config={
+                         "similarity": st.column_config.NumberColumn(format="%.3f", width="small"),
+                         "left": st.column_config.TextColumn(width="large"),
+                         "match": st.column_config.TextColumn(width="small"),
+                         "right": st.column_config.TextColumn(width="large")})
+    with st.expander("All typical occurrences as one table (CSV)"):
+        widgets.table(typ, name=f"{target}_typical", params=params, key="shift_typ_table", hide_index=True)
+
+st.download_button("Download everything above as shift.json", key="shift_json",
+                   data=lambda: json.dumps({**result.to_dict(), "target": target, "parameters": params,
+                                            "typical": traj.typical_frame().to_dict(orient="records")},
+                                           default=lambda o: None if isinstance(o, float) and np.isnan(o) else str(o),
+                                           indent=1),
+                   file_name=f"{target}_shift.json", mime="application/json", on_click="ignore")
+
+# --------------------------------------------------------------------------------------------------- many targets
+st.subheader("Many targets")
+st.caption("Rank every target of the corpus by the change between its first and last period (each target gets "
+           "its own periods, clusters and tests, with the settings above), and compare with gold change scores.")
+try:
+    docs = state.documents()
+except SenseScopeError as exc:
+    widgets.error(exc)
+    st.stop()
+has_targets = {"start", "end"} <= set(docs.columns) and "target" in docs.columns
+if has_targets:
+    all_targets = sorted(docs["target"].astype(str).unique())
+    st.caption(f"The corpus holds {len(all_targets)} targets: {', '.join(all_targets[:12])}"
+               + ("…" if len(all_targets) > 12 else ""))
+    wanted = all_targets
+else:
+    text = st.text_input("Targets to find, separated by commas", key="shift_rank_targets",
+                         value=state.get("target") or "")
+    wanted = [t.strip() for t in text.split(",") if t.strip()]
+rank_key = ("shift_rank", state.settings_key(), tuple(wanted), layer_name, json.dumps(kwargs, default=str), source,
+            n_perm, n_boot, seed_tests)
+if st.button(f"Rank {len(wanted)} targets", key="shift_rank_button", disabled=len(wanted) < 2,
+             help="Embeds every target's occurrences (cached) and compares the first and the last period."):
+    try:
+        if has_targets:
+            occ_all = find_occurrences(docs)
+        else:
+            occ_all = pd.concat([find_occurrences(docs, t, regex=bool(state.get("regex")),
+                                                  whole_word=bool(state.get("whole_word")),
+                                                  case_sensitive=bool(state.get("case_sensitive"))) for t in wanted],
+                                ignore_index=True)
+            occ_all["occurrence_id"] = np.arange(len(occ_all))
+        from analysis.store import get_or_compute
+
+        bar = st.progress(0.0, text="Embedding every target's occurrences…")
+        es_all = get_or_compute(occ_all, state.model_name(), loaded=cached.model(state.model_name()),
+                                progress=lambda d, t: bar.progress(min(1.0, d / max(t, 1)),
+                                                                   text=f"Embedding… {d}/{t}"))
+        bar.empty()
+        X_all = layer_vectors(es_all.vectors, es_all.layers, layer_spec)
+        pk = {k: v for k, v in kwargs.items()}
+        senses = "column" if source == "label" else "clusters"
+        ranking, skipped = cs.rank(es_all.occurrences, X_all, pk, senses, n_perm, n_boot, seed_tests)
+        st.session_state["shift_rank_result"] = (rank_key, ranking, skipped)
+    except SenseScopeError as exc:
+        widgets.error(exc)
+saved = st.session_state.get("shift_rank_result")
+if saved is not None and saved[0] == rank_key:
+    _, ranking, skipped = saved
+    rank_params = {**base_params, "targets": wanted, "periods": kwargs, "senses": source,
+                   "compared": "first vs last period", **test_params}
+    for t, why in skipped.items():
+        st.warning(f"{t} left out: {why}")
+    metric = st.radio("Rank by", [m for m in S.METRICS if ranking[m].notna().any()], horizontal=True,
+                      format_func=lambda m: m.upper(), key="shift_rank_metric")
+    widgets.figure(P.plot_ranking(ranking, metric=metric), name=f"ranking_{metric}", params=rank_params,
+                   key="shift_rank_fig")
+    widgets.table(ranking, name="ranking", params=rank_params, key="shift_rank_table", hide_index=True)
+
+    st.markdown("**Gold change scores**")
+    gold = None
+    stats_file = None
+    if state.get("corpus_kind") in ("demo", "path"):
+        from pathlib import Path
+
+        root = Path(str(state.get("corpus_path")))
+        cand = root / "stats" / "opt" / "stats_groupings.csv"
+        stats_file = cand if cand.exists() else None
+    up = st.file_uploader("Gold file: TSV target<TAB>score (e.g. SemEval-2020 graded or binary truth) or DWUG "
+                          "stats_groupings.csv", type=["tsv", "txt", "csv"], key="shift_gold_upload")
+    use_stats = stats_file is not None and st.checkbox(f"Use the corpus's DWUG {stats_file.name}", value=up is None,
+                                                      key="shift_gold_stats")
+    try:
+        if up is not None:
+            gold = S.read_gold(up.getvalue(), name=up.name)
+        if use_stats:
+            g2 = S.read_gold(stats_file)
+            gold = g2 if gold is None else gold.merged(g2)
+        if gold is not None:
+            rule = st.radio("Binary decision", list(S.BINARY_RULES), horizontal=True, key="shift_binary_rule",
+                            format_func={"mean": "metric above its mean over the targets",
+                                         "permutation": "permutation p < 0.05"}.get)
+            ev = S.evaluate_ranking(ranking, gold, binary_rule=rule)
+            gold_params = {**rank_params, "gold": gold.source, "binary_rule": rule}
+            if gold.graded is not None:
+                cols = st.columns(3)
+                for col, m in zip(cols, S.METRICS):
+                    rho = ev.spearman.get(m, float("nan"))
+                    col.metric(f"Spearman ρ, {m.upper()}", "n/a" if not np.isfinite(rho) else f"{rho:.3f}",
+                               help=f"n = {ev.n_graded} targets with gold; "
+                                    f"p = {ev.spearman_p.get(m, float('nan')):.3g}")
+                df = ranking.assign(gold=ev.gold_column(gold, ranking["target"]))
+                m = st.radio("Scatter", [m for m in S.METRICS if ranking[m].notna().any()], horizontal=True,
+                             format_func=lambda m: m.upper(), key="shift_gold_metric")
+                widgets.figure(P.plot_metric_vs_gold(df, metric=m, rho=ev.spearman.get(m)), name=f"{m}_vs_gold",
+                               params=gold_params, key="shift_gold_fig")
+            if ev.accuracy:
+                cols = st.columns(3)
+                for col, m in zip(cols, S.METRICS):
+                    if m in ev.accuracy:
+                        col.metric(f"Binary accuracy, {m.upper()}", f"{ev.accuracy[m]:.2f}",
+                                   help=f"n = {ev.n_binary}; rule: {rule}")
+            if ev.unmatched_targets:
+                st.caption(f"No gold score for: {', '.join(ev.unmatched_targets)}")
+            st.download_button("spearman.json", key="shift_spearman_json", mime="application/json",
+                               data=json.dumps(ev.spearman_json(), indent=1, default=str),
+                               file_name="spearman.json", on_click="ignore")
+    except SenseScopeError as exc:
+        widgets.error(exc)

@@ -1,0 +1,85 @@
+"""``python -m analysis shift`` and ``shift-rank`` on the bundled demo with a tiny random model."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from analysis.cli import main
+from tests.conftest import DEMO
+
+DWUG = str(DEMO / "dwug_en")
+STATS = str(DEMO / "dwug_en" / "stats" / "opt" / "stats_groupings.csv")
+FAST = ["--permutations", "99", "--boot", "50", "--formats", "html", "--k", "2"]
+
+
+def test_shift_writes_json_tables_and_figures(tmp_path, tiny_bert, cache_dir, capsys):
+    out = tmp_path / "out"
+    rc = main(["shift", DWUG, "--target", "plane_nn", "--model", tiny_bert, "--out", str(out), *FAST])
+    assert rc == 0, capsys.readouterr().err
+    doc = json.loads((out / "shift.json").read_text())
+    assert doc["target"] == "plane_nn" and doc["periods"]["names"] == ["1", "2"]
+    assert doc["periods"]["counts"] == [100, 100]
+    pair = doc["pairs"][0]
+    for m in ("apd", "prt", "jsd"):
+        assert isinstance(pair[m], float) and 0 < pair[f"{m}_p"] <= 1 and len(pair[f"{m}_ci"]) == 2
+    assert doc["params"]["n_permutations"] == 99
+    shares = doc["shares"]["by_period"]
+    assert set(shares) == {"1", "2"} and sum(v["count"] for v in shares["1"].values()) == 100
+    assert len(doc["typical"]) == 10 and "[plane" in doc["typical"][0]["kwic"].lower()
+    for stem in ("counts", "shares", "metrics", "trajectory"):
+        assert (out / f"{stem}.html").exists() and (out / f"{stem}.manifest.json").exists()
+    manifest = json.loads((out / "pairs.manifest.json").read_text())
+    assert manifest["parameters"]["target"] == "plane_nn" and manifest["parameters"]["n_boot"] == 50
+    assert len(pd.read_csv(out / "pairs.csv")) == 3
+
+
+def test_shift_rank_writes_ranking_and_spearman(tmp_path, tiny_bert, cache_dir, capsys):
+    semeval = tmp_path / "graded.txt"
+    semeval.write_text("plane\t0.88\nchairman\t0\ngas\t0.16\n")
+    out = tmp_path / "rank"
+    rc = main(["shift-rank", DWUG, "--model", tiny_bert, "--gold", STATS, "--out", str(out), *FAST])
+    assert rc == 0, capsys.readouterr().err
+    ranking = pd.read_csv(out / "ranking.csv")
+    assert list(ranking.columns[:4]) == ["target", "apd", "prt", "jsd"]
+    assert sorted(ranking["target"]) == ["chairman_nn", "gas_nn", "plane_nn"]
+    sp = json.loads((out / "spearman.json").read_text())
+    assert set(sp) == {"apd", "prt", "jsd", "n"} and sp["n"] == 3
+    assert all(v is None or -1 <= v <= 1 for k, v in sp.items() if k != "n")
+    ev = json.loads((out / "evaluation.json").read_text())
+    assert ev["n_binary"] == 3 and ev["binary_rule"] == "mean"
+    assert (out / "apd_vs_gold.html").exists() and (out / "ranking_apd.html").exists()
+    # POS-less SemEval names match the DWUG lemmas; DWUG's own clusters as senses give JSD that ranks plane first
+    out2 = tmp_path / "rank2"
+    rc = main(["shift-rank", DWUG, "--model", tiny_bert, "--gold", str(semeval), "--senses", "column",
+               "--out", str(out2), *FAST])
+    assert rc == 0
+    r2 = pd.read_csv(out2 / "ranking.csv").sort_values("jsd", ascending=False)
+    assert r2["target"].iloc[0] == "plane_nn"
+    assert json.loads((out2 / "spearman.json").read_text())["jsd"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["shift", DWUG, "--out", "X"], "holds 3 targets"),
+    (["shift", DWUG, "--target", "plane_nn", "--period-column", "grouping", "--bins", "3", "--out", "X"],
+     "--bins applies to a year column"),
+    (["shift-rank", DWUG, "--gold", "/nonexistent/gold.tsv", "--out", "X"], "does not exist"),
+    (["shift", DWUG, "--target", "plane_nn", "--year-column", "date", "--bins", "1700,1800", "--out", "X"],
+     "no period has occurrences; shift needs at least two; 200 row(s) without a period were left out"),
+])
+def test_cli_errors_are_one_line_with_status_2(argv, words, tmp_path, cache_dir, capsys):
+    argv = [a if a != "X" else str(tmp_path / "o") for a in argv]
+    assert main(argv) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[-1].startswith("error:") and words in lines[-1]
+    assert all(line.startswith("warning:") for line in lines[:-1])  # no traceback
+
+
+def test_one_period_csv_corpus(tmp_path, cache_dir, capsys):
+    corpus = tmp_path / "c.csv"
+    corpus.write_text("text,year\nThe plane flew.,1950\nA plane landed.,1950\nno year plane here,\n")
+    assert main(["shift", str(corpus), "--target", "plane", "--year-column", "year", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "same year (1950)" in err and "1 row(s) without a (parsable) year" in err

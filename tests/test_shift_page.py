@@ -1,0 +1,123 @@
+"""The Shift page on the bundled demo (DWUG plane_nn: geometry vs aircraft), through AppTest and in Chromium."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.browser import SHOTS, screenshot
+from tests.conftest import ROOT
+
+APP = str(ROOT / "app.py")
+PAGE = "pages/shift.py"
+
+
+def _open(tiny_bert, **state):
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state["model"] = tiny_bert
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _senses_radio(at):
+    return next(r for r in at.radio if r.label == "Senses")
+
+
+def _charts(at):
+    return at.get("plotly_chart")
+
+
+def test_shift_page_demo_periods_shares_metrics_and_ranking(tiny_bert, cache_dir):
+    at = _open(tiny_bert)
+    assert not at.error, [e.value for e in at.error]
+    # periods: DWUG grouping 1 and 2, 100 occurrences each
+    assert at.radio(key="shift_mode").value == "column"
+    # the metrics table: one comparison with APD, PRT, JSD, their p and intervals
+    table = next(d.value for d in at.dataframe if "APD p" in d.value.columns)
+    assert len(table) == 1 and {"APD", "PRT", "JSD", "PRT p", "JSD 95% CI"} <= set(table.columns)
+    assert 0 < table["APD p"].iloc[0] <= 1
+    assert len(_charts(at)) >= 3  # counts, shares, trajectory
+    assert any("first appears in" in m.value for m in at.markdown)
+    # gold senses of the demo (DWUG clusters): the aircraft sense appears/takes over in period 2
+    _senses_radio(at).set_value("label").run()
+    assert not at.exception
+    shares = next(d.value for d in at.dataframe if "share" in d.value.columns and "sense_name" in d.value.columns)
+    late = shares[(shares["period"] == "2")].sort_values("share", ascending=False).iloc[0]
+    assert late["share"] > 0.8 and late["largest_from"]
+    table = next(d.value for d in at.dataframe if "JSD p" in d.value.columns)
+    assert table["JSD p"].iloc[0] < 0.01
+    # year bins: three equal-count bins over the usages' dates, a line chart over time
+    at.radio(key="shift_mode").set_value("equal-count").run()
+    at.slider(key="shift_bins").set_value(3).run()
+    assert not at.exception
+    table = next(d.value for d in at.dataframe if "APD p" in d.value.columns)
+    assert len(table) == 3  # 1-2, 1-3, 2-3
+    # many targets: rank the three demo targets, compare with the bundled DWUG stats
+    at.radio(key="shift_mode").set_value("column").run()
+    at.button(key="shift_rank_button").click().run()
+    assert not at.exception, at.exception
+    ranking = next(d.value for d in at.dataframe if "rank_apd" in d.value.columns)
+    assert sorted(ranking["target"]) == ["chairman_nn", "gas_nn", "plane_nn"]
+    labels = [m.label for m in at.metric]
+    assert "Spearman ρ, APD" in labels and "Binary accuracy, JSD" in labels
+    # DWUG's own clusters reproduce the DWUG ranking exactly
+    rho = next(m.value for m in at.metric if m.label == "Spearman ρ, JSD")
+    assert float(rho) == pytest.approx(1.0)
+
+
+def test_shift_page_uses_senses_page_clusters_and_names(tiny_bert, cache_dir):
+    at = _open(tiny_bert)
+    n = 200
+    labels = np.r_[np.zeros(100, int), np.ones(100, int)]
+    at.session_state["cluster_labels"] = labels
+    at.session_state["cluster_names"] = {0: "geometry", 1: "aircraft"}
+    at.run()
+    assert _senses_radio(at).value == "senses"
+    shares = next(d.value for d in at.dataframe if "sense_name" in d.value.columns)
+    assert set(shares["sense_name"]) == {"geometry", "aircraft"} and shares["count"].sum() == n
+
+
+def test_shift_page_bad_edges_give_clear_message(tiny_bert, cache_dir):
+    at = _open(tiny_bert)
+    at.radio(key="shift_mode").set_value("edges").run()
+    at.text_input(key="shift_edges").set_value("2000, 1900").run()
+    assert not at.exception
+    assert any("strictly increasing" in e.value for e in at.error)
+    at.text_input(key="shift_edges").set_value("1700, 1750, 1800").run()
+    assert any("no period has occurrences" in e.value for e in at.error)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_shift_page_in_chromium(app_server, browser_page):
+    page = browser_page
+    # Start at the app's root (so app.py registers its navigation and sidebar), then go to Shift by its link.
+    screenshot(page, app_server, "", wait_text="Keyword in context", name="shift_start", wait_plot=False)
+    page.get_by_role("link", name="Shift").first.click()
+    page.get_by_text("Change between periods", exact=False).first.wait_for(timeout=240_000)
+    page.get_by_text("Trajectory and typical occurrences", exact=False).first.wait_for(timeout=240_000)
+    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=240_000)
+    deadline = time.time() + 240
+    while time.time() < deadline and page.locator("[data-testid='stStatusWidget']").count():
+        time.sleep(0.3)
+    time.sleep(1.5)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    shot = SHOTS / "shift.png"
+    page.screenshot(path=str(shot), full_page=True)
+    # the page scrolls inside Streamlit's container: one more shot of the metrics table and the trajectory
+    page.get_by_text("Trajectory and typical occurrences", exact=False).first.scroll_into_view_if_needed()
+    time.sleep(0.8)
+    page.screenshot(path=str(SHOTS / "shift_lower.png"))
+    errors = page.locator("[data-testid='stException']")
+    assert errors.count() == 0, errors.first.inner_text()[:500]
+    assert shot.stat().st_size > 30_000
+    text = page.inner_text("body")
+    assert "Sense shares per period" in text and "Current analysis" in text
+    assert page.locator(".js-plotly-plot").count() >= 3
