@@ -1,7 +1,7 @@
 """SenseScope: a workbench for what words mean in context.
 
 Run with ``make app`` (or ``streamlit run app.py``). This file only wires the pages and the shared sidebar; analyses
-live in ``analysis/`` and page logic in ``pages/``.
+live in ``analysis/`` and page logic in ``views/`` (not ``pages/``: Streamlit would treat that folder as old-style pages and run a deep-linked page without app.py).
 """
 
 from pathlib import Path
@@ -15,11 +15,11 @@ st.set_page_config(page_title="SenseScope", page_icon=":material/hub:", layout="
 HERE = Path(__file__).parent
 # Fixed order; a page appears once its file exists.
 PAGES = [
-    ("pages/corpus.py", "Corpus", ":material/description:"),
-    ("pages/senses.py", "Senses", ":material/scatter_plot:"),
-    ("pages/shift.py", "Shift", ":material/timeline:"),
-    ("pages/bias.py", "Bias", ":material/balance:"),
-    ("pages/dimension.py", "Dimension", ":material/stacked_line_chart:"),
+    ("views/corpus.py", "Corpus", ":material/description:"),
+    ("views/senses.py", "Senses", ":material/scatter_plot:"),
+    ("views/shift.py", "Shift", ":material/timeline:"),
+    ("views/bias.py", "Bias", ":material/balance:"),
+    ("views/dimension.py", "Dimension", ":material/stacked_line_chart:"),
 ]
 
 state.init()

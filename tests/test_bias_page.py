@@ -10,7 +10,7 @@ from tests.browser import screenshot
 from tests.conftest import ROOT
 
 APP = str(ROOT / "app.py")
-PAGE = "pages/bias.py"
+PAGE = "views/bias.py"
 
 
 def _open(tiny_bert, **state):

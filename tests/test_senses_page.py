@@ -9,7 +9,7 @@ from tests.browser import screenshot
 from tests.conftest import ROOT
 
 APP = str(ROOT / "app.py")
-PAGE = "pages/senses.py"
+PAGE = "views/senses.py"
 
 
 def _senses_app(model: str) -> AppTest:

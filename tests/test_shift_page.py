@@ -12,7 +12,7 @@ from tests.browser import SHOTS, screenshot
 from tests.conftest import ROOT
 
 APP = str(ROOT / "app.py")
-PAGE = "pages/shift.py"
+PAGE = "views/shift.py"
 
 
 def _open(tiny_bert, **state):

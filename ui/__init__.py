@@ -1,1 +1,1 @@
-"""Dashboard helpers: the only code besides app.py and pages/ that imports streamlit."""
+"""Dashboard helpers: the only code besides app.py and views/ that imports streamlit."""

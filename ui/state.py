@@ -126,7 +126,7 @@ def require_embeddings():
         return compute_embeddings()
     except SenseScopeError as exc:
         st.error(f"Cannot compute embeddings: {exc}")
-        st.page_link("pages/corpus.py", label="Go to the Corpus page to fix the corpus, target or model")
+        st.page_link("views/corpus.py", label="Go to the Corpus page to fix the corpus, target or model")
         st.stop()
 
 

@@ -58,7 +58,7 @@ if year_cols:
                   "edges": "Year bins with my own edges"})
 if not modes:
     st.error("The corpus has neither a period column nor a year column. Name one on the Corpus page (Columns).")
-    st.page_link("pages/corpus.py", label="Corpus page")
+    st.page_link("views/corpus.py", label="Corpus page")
     st.stop()
 c1, c2, c3 = st.columns([2, 1, 2])
 mode = c1.radio("Periods from", list(modes), format_func=modes.get, key="shift_mode")

@@ -1,0 +1,171 @@
+"""Fine-tuning runs as background jobs, and the LID computation, for the Dimension page.
+
+A run is ``python -m analysis finetune`` started as a subprocess (so the Streamlit session stays responsive and the run
+survives a page reload) writing into ``<cache>/finetune/<name>/``: the page polls the run's ``progress.json`` and
+``log.jsonl``. Its checkpoints ``<cache>/finetune/<name>/checkpoint-<step>/`` are what ``ui.state.known_models()``
+offers as models on every page.
+
+Whether a run is alive is read from its lock file (``analysis.finetune`` holds an exclusive ``flock`` on
+``<run>/.lock`` while it trains, and the OS releases it when the process dies), so this works across page reloads and
+server restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS_FILE = "corpus.jsonl"     # the texts a page-started run trains on (the held-out share is read back from it)
+JOB_FILE = "job.json"
+JOB_LOG = "job.log"
+
+_PROCS: dict[str, subprocess.Popen] = {}   # runs started by this server process (polled so they do not linger)
+
+
+def runs_root() -> Path:
+    from analysis.store import cache_root
+
+    return cache_root() / "finetune"
+
+
+def list_runs() -> list[Path]:
+    """Run folders under the cache, newest first."""
+    root = runs_root()
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if p.is_dir() and ((p / "progress.json").exists() or (p / JOB_FILE).exists()
+                                                          or any(p.glob("checkpoint-*")))]
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def safe_name(name: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name.strip()).strip("-.")
+    if not slug:
+        raise ConfigError("give the run a name (letters, digits, - and _)")
+    return slug
+
+
+def is_running(run_dir: str | Path) -> bool:
+    """True while a fine-tuning process holds the run's lock."""
+    run_dir = Path(run_dir)
+    proc = _PROCS.get(str(run_dir))
+    if proc is not None and proc.poll() is not None:
+        _PROCS.pop(str(run_dir), None)  # reaped
+    lock = run_dir / ".lock"
+    if not lock.exists():
+        return proc is not None and proc.poll() is None
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: fall back to our own handle
+        return proc is not None and proc.poll() is None
+    with open(lock, "a+") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    # not yet locked: the process may still be importing torch
+    return proc is not None and proc.poll() is None
+
+
+def start_finetune(texts: list[str], name: str, *, model: str | None, steps: int, save_every: int, seed: int = 0,
+                   batch_size: int = 16, whole_word_mask: bool = False, lr: float = 5e-5) -> Path:
+    """Write the texts to ``<run>/corpus.jsonl`` and start the fine-tuning CLI on them in the background.
+
+    Starting a stopped run again with the same name and settings resumes it from its latest checkpoint.
+    """
+    run_dir = runs_root() / safe_name(name)
+    if is_running(run_dir):
+        raise ConfigError(f"run {run_dir.name!r} is already training")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    corpus = run_dir / CORPUS_FILE
+    payload = "".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts)
+    if corpus.exists() and corpus.read_text(encoding="utf-8") != payload and (run_dir / "run_config.json").exists():
+        raise ConfigError(f"run {run_dir.name!r} was trained on other texts; choose another name")
+    corpus.write_text(payload, encoding="utf-8")
+    cmd = [sys.executable, "-m", "analysis", "finetune", str(corpus), "--text-column", "text", "--steps", str(steps),
+           "--save-every", str(save_every), "--seed", str(seed), "--batch-size", str(batch_size), "--lr", str(lr),
+           "--out", str(run_dir)]
+    if model:
+        cmd += ["--model", model]
+    if whole_word_mask:
+        cmd.append("--whole-word-mask")
+    env = {**os.environ, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"), "PYTHONUNBUFFERED": "1"}
+    log = open(run_dir / JOB_LOG, "a")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    log.close()
+    _PROCS[str(run_dir)] = proc
+    (run_dir / JOB_FILE).write_text(json.dumps({"pid": proc.pid, "started": time.time(), "command": cmd,
+                                                "model": model or "", "steps": steps}))
+    return run_dir
+
+
+def stop_finetune(run_dir: str | Path) -> bool:
+    """Ask the run's process to stop (SIGINT: it finishes the step, keeps its checkpoints and can be resumed)."""
+    run_dir = Path(run_dir)
+    proc = _PROCS.get(str(run_dir))
+    pid = proc.pid if proc is not None and proc.poll() is None else None
+    if pid is None and is_running(run_dir):
+        for source in ("progress.json", JOB_FILE):
+            try:
+                pid = int(json.loads((run_dir / source).read_text()).get("pid"))
+                break
+            except (OSError, ValueError, TypeError):
+                continue
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, signal.SIGINT)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def status(run_dir: str | Path) -> dict:
+    """The run's progress (``progress.json``), its log as a DataFrame and whether its process is alive."""
+    from analysis.finetune import list_checkpoints, read_log, read_progress
+
+    run_dir = Path(run_dir)
+    prog = read_progress(run_dir) or {}
+    running = is_running(run_dir)
+    state = prog.get("status", "starting" if running else "not started")
+    if state == "running" and not running:
+        state = "interrupted"  # the process died without writing its final status
+    try:
+        log = pd.DataFrame(read_log(run_dir))
+    except ValueError:
+        log = pd.DataFrame()
+    tail = ""
+    if (run_dir / JOB_LOG).exists():
+        tail = "\n".join((run_dir / JOB_LOG).read_text(errors="replace").splitlines()[-6:])
+    return {"status": state, "running": running, "progress": prog, "log": log, "job_log": tail,
+            "checkpoints": list_checkpoints(run_dir)}
+
+
+def heldout_texts(run_dir: str | Path) -> list[str]:
+    """The held-out texts of a run started from this page (its ``corpus.jsonl`` and ``split.json``)."""
+    from analysis.finetune import prepare_texts
+
+    run_dir = Path(run_dir)
+    split_path, corpus = run_dir / "split.json", run_dir / CORPUS_FILE
+    if not (split_path.exists() and corpus.exists()):
+        raise ConfigError(f"run {run_dir.name!r} has no held-out split of page texts (started from the CLI?); "
+                          f"choose other evaluation texts")
+    texts = [json.loads(line)["text"] for line in corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts, _ = prepare_texts(texts)
+    split = json.loads(split_path.read_text())
+    if split.get("n_texts") != len(texts):
+        raise ConfigError(f"the held-out split of run {run_dir.name!r} does not match its corpus.jsonl")
+    return [texts[i] for i in split["heldout"]]

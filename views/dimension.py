@@ -1,0 +1,283 @@
+"""Dimension page: make domain-adapted checkpoints (background fine-tuning) and watch the local intrinsic dimension
+of token embeddings change across checkpoints and layers (Ruppik et al. 2025)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from analysis import dimension as D
+from analysis.corpus import ColumnSpec
+from analysis.errors import SenseScopeError
+from analysis.plots import dimension as P
+from ui import cached, state, widgets
+from ui import dimension as ud
+
+st.title("Dimension")
+st.caption("Local intrinsic dimension (LID) of token embeddings: a fixed, seeded sample of tokens from evaluation "
+           "texts is embedded by each checkpoint at each layer, and each token's dimension is estimated by TwoNN "
+           "among its L nearest neighbours (exact duplicate vectors removed and counted first). Ruppik et al. (2025) "
+           "find that fine-tuning lowers the mean LID on in-domain text and leaves out-of-domain text mostly "
+           "unchanged; a fall comes before gains, a plateau says training is exhausted.")
+
+
+def _texts_of(docs: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(t for t in docs["text"].astype(str) if t.strip()))
+
+
+def _digest(texts: list[str]) -> str:
+    h = hashlib.sha256()
+    for t in texts:
+        h.update(t.encode("utf-8", "replace") + b"\0")
+    return h.hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------------------------------ fine-tuning
+runs = ud.list_runs()
+active = [r for r in runs if ud.is_running(r)]
+with st.expander("1 · Make checkpoints: fine-tune a model on the corpus (continued masked-LM training)",
+                 expanded=bool(active) or not runs):
+    st.caption("Continued masked-LM training on the current corpus, as in Astro-HEP-BERT (Simons 2024), runs in the "
+               "background: the page stays usable and you can leave it. Checkpoints are saved every K steps "
+               "(checkpoint-0 = the base model) and appear in the sidebar's **Model** list on every page. A model "
+               "without a masked-LM head (the packaged MiniLM) gets a new head tied to its input embeddings; the run "
+               "says so. 10 % of the texts are held out for the held-out loss.")
+    try:
+        corpus_texts = _texts_of(state.documents())
+    except SenseScopeError as exc:
+        corpus_texts = []
+        widgets.error(exc)
+    base = state.model_name()
+    c1, c2, c3, c4 = st.columns(4)
+    default_name = f"{Path(base).name if base else 'minilm'}-{Path(state.corpus_label()).stem or 'corpus'}"
+    run_name = c1.text_input("Run name", value=ud.safe_name(default_name) if default_name.strip("-") else "run",
+                             key="ft_name", help="Folder under the cache; the same name and settings resume a run.")
+    steps = c2.number_input("Steps", 1, 1_000_000, 300, step=50, key="ft_steps")
+    save_every = c3.number_input("Save every K steps", 1, 1_000_000, 50, step=10, key="ft_save_every")
+    seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="ft_seed")
+    c1, c2, c3 = st.columns([1, 1, 2])
+    batch = c1.number_input("Batch size", 1, 1024, 16, key="ft_batch")
+    wwm = c2.checkbox("Whole-word masking", value=False, key="ft_wwm")
+    c3.caption(f"Base model: **{base or 'all-MiniLM-L6-v2 (packaged)'}** (the sidebar's model) · "
+               f"{len(corpus_texts)} distinct texts of {state.corpus_label()}")
+    if st.button("Start fine-tuning", type="primary", disabled=not corpus_texts, key="ft_start"):
+        try:
+            started = ud.start_finetune(corpus_texts, run_name, model=base, steps=int(steps),
+                                        save_every=int(save_every), seed=int(seed), batch_size=int(batch),
+                                        whole_word_mask=wwm)
+            st.session_state["ft_watch"] = str(started)
+            st.rerun()
+        except SenseScopeError as exc:
+            widgets.error(exc)
+
+    runs = ud.list_runs()
+    if runs:
+        names = [r.name for r in runs]
+        watched = Path(st.session_state.get("ft_watch", str(runs[0]))).name
+        pick = st.selectbox("Watch run", names, index=names.index(watched) if watched in names else 0, key="ft_pick")
+        watch_dir = ud.runs_root() / pick
+        live = ud.is_running(watch_dir)
+
+        @st.fragment(run_every=2.0 if live else None)
+        def monitor(run_dir: Path, was_running: bool) -> None:
+            info = ud.status(run_dir)
+            prog = info["progress"]
+            total = int(prog.get("total_steps") or 0)
+            step = int(prog.get("step") or 0)
+            text = f"{info['status']}: step {step} of {total or '?'}"
+            if prog.get("eta_s") and info["running"]:
+                text += f" · about {int(prog['eta_s'])} s left"
+            st.progress(min(1.0, step / total) if total else 0.0, text=text)
+            for msg in prog.get("messages", []):
+                st.caption(f"ⓘ {msg}")
+            if info["status"] in ("failed", "interrupted"):
+                st.error(f"The run {info['status']}: {prog.get('message') or ''}\n\n{info['job_log']}")
+            log = info["log"]
+            # The chart is drawn while the run trains, else on request (a finished run's losses are also in the
+            # LID trajectory below).
+            if len(log) and "step" in log and (info["running"] or st.checkbox(
+                    "Show the loss curve", key=f"ft_show_log_{run_dir.name}")):
+                st.plotly_chart(P.plot_training_log(log, total_steps=total or None), key=f"ft_log_{run_dir.name}",
+                                config={"displaylogo": False})
+            cks = info["checkpoints"]
+            if cks:
+                st.caption("Checkpoints: " + ", ".join(
+                    f"{c.step}" + (f" (held-out loss {c.eval_loss:.3f})" if c.eval_loss is not None else "")
+                    for c in cks))
+            if info["running"]:
+                if st.button("Stop", key=f"ft_stop_{run_dir.name}",
+                             help="Stops after the current step; start again with the same name and settings to "
+                                  "resume from the latest checkpoint."):
+                    ud.stop_finetune(run_dir)
+            elif was_running:
+                st.rerun()  # the run just ended: refresh the whole page (checkpoint lists, model choices)
+
+        monitor(watch_dir, live)
+
+# --------------------------------------------------------------------------------------------------------- LID setup
+st.subheader("2 · Local intrinsic dimension across checkpoints")
+sources = {"run": "Checkpoints of a fine-tuning run", "models": "Several models"}
+source = st.radio("Compare", list(sources), format_func=sources.get, horizontal=True, key="lid_source")
+checkpoints: list[D.Checkpoint] = []
+run_dir: Path | None = None
+try:
+    if source == "run":
+        runs = ud.list_runs()
+        other = "Another folder…"
+        options = [r.name for r in runs] + [other]
+        pick = st.selectbox("Run", options, key="lid_run",
+                            help="Runs made above live under the cache's finetune/ folder; any folder of "
+                                 "checkpoint-<step>/ model folders works.")
+        if pick == other:
+            folder = st.text_input("Folder holding checkpoint-<step>/ model folders", key="lid_folder").strip()
+            if not folder:
+                st.info("Type the folder of a fine-tuning run.")
+                st.stop()
+            run_dir = Path(folder).expanduser()
+        else:
+            run_dir = ud.runs_root() / pick
+        found = D.find_checkpoints(run_dir)
+        labels = [c.name for c in found]
+        chosen = st.multiselect("Checkpoints", labels, default=labels, key=f"lid_cks_{run_dir}")
+        checkpoints = [c for c in found if c.name in chosen]
+    else:
+        known = state.known_models()
+        chosen = st.multiselect("Models", known, default=known[:2], key="lid_models",
+                                format_func=lambda m: "all-MiniLM-L6-v2 (packaged)" if m == "" else m)
+        extra = st.text_input("More models (hub ids in the local cache or folders, comma-separated)", key="lid_extra")
+        names = list(chosen) + [m.strip() for m in extra.split(",") if m.strip()]
+        checkpoints = D.checkpoints_from_models(names) if names else []
+except SenseScopeError as exc:
+    widgets.error(exc)
+    st.stop()
+if not checkpoints:
+    st.info("Choose at least one checkpoint or model.")
+    st.stop()
+
+evals = {"corpus": "The current corpus", "file": "A file (e.g. out-of-domain text)"}
+if run_dir is not None and (run_dir / ud.CORPUS_FILE).exists():
+    evals = {"heldout": "The run's held-out texts (in-domain)", **evals}
+c1, c2 = st.columns([1, 2])
+ev = c1.radio("Evaluation texts", list(evals), format_func=evals.get, key="lid_eval")
+try:
+    if ev == "heldout":
+        texts = ud.heldout_texts(run_dir)
+        eval_label = f"held-out texts of {run_dir.name}"
+    elif ev == "file":
+        path = c2.text_input("Corpus file or DWUG folder", key="lid_eval_path").strip()
+        if not path:
+            st.info("Type the path of the evaluation texts.")
+            st.stop()
+        texts = _texts_of(cached.load_corpus_path(path, ColumnSpec()))
+        eval_label = path
+    else:
+        texts = _texts_of(state.documents())
+        eval_label = state.corpus_label()
+except SenseScopeError as exc:
+    widgets.error(exc)
+    st.stop()
+c2.caption(f"{len(texts)} distinct texts from {eval_label}")
+
+try:
+    first = checkpoints[0]
+    n_layers = cached.model_info(None if first.path == "default" else first.path)["n_layers"]
+except SenseScopeError as exc:
+    widgets.error(exc)
+    st.stop()
+c1, c2, c3, c4, c5 = st.columns([3, 1, 1, 1, 1])
+layers = c1.multiselect("Layers (0 = embeddings)", list(range(n_layers)), default=list(range(n_layers)),
+                        key=f"lid_layers_{n_layers}")
+n_sample = c2.number_input("Tokens", 50, 200_000, 1000, step=250, key="lid_sample",
+                           help="Token positions sampled (seeded, the same for every checkpoint and layer). The paper "
+                                "used 150,000 (60,000 after removing duplicates) on a GPU.")
+L = c3.number_input("Neighbours L", 3, 5000, 128, step=16, key="lid_L",
+                    help="Each token's estimate comes from its L nearest neighbours (paper: 128).")
+estimator = c4.selectbox("Estimator", list(D.ESTIMATORS), key="lid_estimator",
+                         format_func={"twonn": "TwoNN (paper)", "mle": "MLE", "lpca": "local PCA"}.get)
+lid_seed = c5.number_input("Seed", 0, 2**31 - 1, 0, key="lid_seed")
+if not layers:
+    st.info("Choose at least one layer.")
+    st.stop()
+
+key = (tuple((c.path, c.name) for c in checkpoints), _digest(texts), tuple(sorted(layers)), int(n_sample), int(L),
+       estimator, int(lid_seed))
+if st.button("Compute LID", type="primary", key="lid_compute"):
+    bar = st.progress(0.0, text="Starting…")
+    try:
+        result = D.dimension_across_checkpoints(checkpoints, texts, layers=sorted(layers), n_sample=int(n_sample),
+                                                n_neighbors=int(L), estimator=estimator, random_state=int(lid_seed),
+                                                progress=lambda f, m: bar.progress(min(1.0, f), text=m))
+        result.params.update(evaluation=eval_label)
+        st.session_state["lid_result"] = (key, result)
+    except SenseScopeError as exc:
+        widgets.error(exc)
+    bar.empty()
+
+stored = st.session_state.get("lid_result")
+if stored is None:
+    st.info("Choose checkpoints, texts and settings, then **Compute LID**.")
+    st.stop()
+stored_key, res = stored
+if stored_key != key:
+    st.warning("The results below were computed with other settings; press **Compute LID** to update them.")
+
+# ------------------------------------------------------------------------------------------------------- results
+rec = res.records
+params = dict(res.params)
+all_layers = sorted(rec["layer"].unique())
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Tokens sampled", int(rec["n_tokens"].iloc[0]))
+m2.metric("Checkpoints", rec["checkpoint"].nunique())
+m3.metric("Layers", len(all_layers))
+m4.metric("Duplicates (last layer)", int(rec.loc[rec.layer == all_layers[-1], "n_duplicates"].max()))
+show_layer = st.select_slider("Layer shown in the trajectory and violins", all_layers, value=all_layers[-1],
+                              key="lid_show_layer")
+lp = {**params, "layer": int(show_layer)}
+widgets.figure(P.plot_lid_trajectory(rec, layer=show_layer), name="lid_trajectory", params=lp, key="lid_fig_traj")
+widgets.figure(P.plot_lid_violins(res.token_lid, layer=show_layer), name="lid_violins", params=lp,
+               key="lid_fig_violins")
+if len(all_layers) > 1:
+    widgets.figure(P.plot_lid_heatmap(rec), name="lid_heatmap", params=params, key="lid_fig_heat")
+
+st.markdown("**Records** (one per checkpoint × layer; statistics over distinct vectors)")
+cols = [c for c in ("checkpoint", "step", "layer", "mean", "median", "std", "global", "n_tokens", "n_duplicates",
+                    "n_zero_distances", "train_loss", "eval_loss") if c in rec]
+widgets.table(rec[cols], name="dimension_records", params=params, key="lid_records", hide_index=True)
+
+st.markdown("**Tokens with the highest and lowest LID**")
+c1, c2 = st.columns([2, 1])
+ck_names = list(dict.fromkeys(rec.sort_values("order")["checkpoint"]))
+ck_pick = c1.selectbox("Checkpoint", ck_names, index=len(ck_names) - 1, key="lid_ext_ck")
+n_ext = c2.number_input("Tokens each", 1, 200, 10, key="lid_ext_n")
+ext = res.extremes(ck_pick, int(show_layer), n=int(n_ext))
+widgets.table(ext, name="lid_extremes", params={**lp, "checkpoint": ck_pick}, key="lid_extremes", hide_index=True,
+              column_config={"context": st.column_config.TextColumn(width="large")})
+tok = res.sample.tokens.assign(context=res.sample.contexts())
+st.download_button("Per-token LID (CSV, every checkpoint and layer)",
+                   data=lambda: res.token_lid.merge(tok[["token", "context"]], left_on="token_index",
+                                                    right_index=True).to_csv(index=False).encode("utf-8"),
+                   file_name="token_lid.csv", mime="text/csv", on_click="ignore", key="lid_tok_csv")
+
+# ------------------------------------------------------------------------------------------ the current term's set
+es = state.current_embeddings()
+with st.expander("LID of the current term's occurrences (its embedding set)"):
+    if es is None:
+        st.caption("Compute the term's embeddings on the Corpus page first.")
+    else:
+        layer = state.current_layer(es)
+        n = es.n
+        occ_L = st.slider("Neighbours L", 3, max(3, min(200, n - 2)), min(20, max(3, n - 2)), key="lid_occ_L")
+        try:
+            fitted = D.occurrence_dimension(es, layer, n_neighbors=int(occ_L))
+            s = fitted.summary()
+            a, b, c, d = st.columns(4)
+            a.metric("Mean LID", f"{s['mean']:.2f}")
+            b.metric("Median", f"{s['median']:.2f}")
+            c.metric("Global TwoNN", "–" if s["global"] is None else f"{s['global']:.2f}")
+            d.metric("Duplicates removed", s["n_duplicates"])
+            st.caption(f"{n} occurrences of {state.get('target')} at layer {layer} of {es.model}.")
+        except SenseScopeError as exc:
+            widgets.error(exc)
