@@ -34,6 +34,19 @@ from analysis.corpus import find_occurrences, load_corpus, texts_and_spans  # no
 DWUG = ROOT.parent / "shared" / "datasets" / "semchange_en" / "dwug_en_v3" / "data"
 
 
+def coarsewsd_occurrences(n: int) -> pd.DataFrame:
+    """Short single sentences (CoarseWSD-20 test sets), where per-call overhead weighs most in the naive loop."""
+    from analysis.datasets import coarsewsd20_words, load_coarsewsd20_word
+
+    root = ROOT.parent / "shared" / "datasets" / "coarsewsd20" / "CoarseWSD-20"
+    if not root.exists():
+        sys.exit(f"{root} is absent")
+    frames = [load_coarsewsd20_word(root / w, splits=("test",)) for w in coarsewsd20_words(root)]
+    occ = pd.concat(frames, ignore_index=True).sample(n=n, random_state=0).reset_index(drop=True)
+    occ["occurrence_id"] = np.arange(len(occ))
+    return occ
+
+
 def real_occurrences(n: int) -> pd.DataFrame:
     if not DWUG.exists():
         sys.exit(f"{DWUG} is absent: this benchmark needs the shared DWUG EN usages")
@@ -89,14 +102,16 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--max-tokens", type=int, default=8192)
+    ap.add_argument("--data", choices=["dwug", "coarsewsd"], default="dwug",
+                    help="dwug: DWUG EN usages (1-3 sentences); coarsewsd: CoarseWSD-20 single sentences")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    occ = real_occurrences(args.n)
+    occ = real_occurrences(args.n) if args.data == "dwug" else coarsewsd_occurrences(args.n)
     lm = encoder.load_model(args.model, device="cpu")
     texts, spans = texts_and_spans(occ)
     n_tok = [len(ids) + lm.n_special for ids, _ in encoder._tokenize_texts(lm, texts)]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
-          f"{torch.__version__}, {args.threads} threads; model {lm.name}; {len(occ)} occurrences in {len(texts)} texts, "
+          f"{torch.__version__}, {args.threads} threads; model {lm.name}; data {args.data}: {len(occ)} occurrences in {len(texts)} texts, "
           f"mean {np.mean(n_tok):.1f} tokens/text")
 
     peak_before = matmul_peak(args.threads)
