@@ -160,3 +160,14 @@ def save_table(df: pd.DataFrame, out_dir: str | Path, stem: str, params: dict) -
 
 def table_csv(df: pd.DataFrame) -> bytes:
     return df.to_csv(index=False).encode("utf-8")
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    """"html,png,svg" -> ("html", "png", "svg"); ConfigError for anything else (used by every CLI command)."""
+    from analysis.errors import ConfigError
+
+    fmts = tuple(f.strip().lower() for f in text.split(",") if f.strip())
+    bad = [f for f in fmts if f not in ("html", "png", "svg")]
+    if bad:
+        raise ConfigError(f"unknown figure format(s) {', '.join(bad)}; use html, png, svg")
+    return fmts

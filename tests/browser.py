@@ -12,7 +12,6 @@ screenshots go to ``out/screenshots/`` (git-ignored) so they can be looked at af
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys

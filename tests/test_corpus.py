@@ -5,8 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from analysis.corpus import (ColumnSpec, find_occurrences, kwic, kwic_html, load_corpus, parse_years, read_raw_table,
-                             texts_and_spans)
+from analysis.corpus import (ColumnSpec, find_occurrences, kwic, kwic_html, load_corpus, parse_years, texts_and_spans)
 from analysis.errors import CorpusError, NoOccurrencesError
 from tests.conftest import DEMO
 

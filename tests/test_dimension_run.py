@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.dimension import (RECORD_KEYS, Checkpoint, checkpoints_from_models, dimension_across_checkpoints,
+from analysis.dimension import (RECORD_KEYS, checkpoints_from_models, dimension_across_checkpoints,
                                 find_checkpoints, read_losses, sample_tokens)
 from analysis.errors import ConfigError, TooFewPointsError
 from tests.conftest import TRAIN_TEXTS

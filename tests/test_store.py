@@ -154,6 +154,7 @@ def test_loading_10000_cached_occurrences_is_fast(cache_dir, tiny_bert):
     docs = pd.DataFrame({"doc_id": [str(i) for i in range(2500)],
                          "text": [f"plane {i} plane plane plane" for i in range(2500)]})
     occ = find_occurrences(docs, "plane")
-    es = store.get_or_compute(occ, tiny_bert, batch_size=256)
+    first = store.get_or_compute(occ, tiny_bert, batch_size=256)
+    assert not first.cache_hit
     es2 = store.get_or_compute(occ, tiny_bert)
     assert es2.cache_hit and es2.n == 10_000 and es2.layer(-1).shape == (10_000, 32)

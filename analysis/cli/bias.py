@@ -128,7 +128,8 @@ def _print_table(frame, stream=None) -> None:
 def _run_bias(args) -> int:
     from analysis import bias as B
     from analysis.bias_tests import bundled_names
-    from analysis.cli.shift import _formats, _save_figures
+    from analysis.cli.shift import _save_figures
+    from analysis.export import parse_formats
     from analysis.encoder import load_model
     from analysis.export import save_table
     from analysis.plots import bias as P
@@ -142,7 +143,7 @@ def _run_bias(args) -> int:
         raise ConfigError("say where to write the results with --out DIR")
     if args.permutations < 1 or args.bootstrap < 0:
         raise ConfigError("--permutations must be at least 1 and --bootstrap at least 0")
-    formats = _formats(args.formats)
+    formats = parse_formats(args.formats)
     levels = _levels(args)
     layers = _layers(args)
     queries, battery = _queries(args, levels)

@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from analysis.errors import ConfigError
+from analysis.export import parse_formats
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -52,12 +52,6 @@ def load_texts(corpus: str, text_column: str | None = None) -> list[str]:
     return list(dict.fromkeys(t for t in docs["text"].astype(str) if t.strip()))
 
 
-def _formats(text: str) -> tuple[str, ...]:
-    fmts = tuple(f.strip().lower() for f in text.split(",") if f.strip())
-    bad = [f for f in fmts if f not in ("html", "png", "svg")]
-    if bad:
-        raise ConfigError(f"unknown figure format(s) {', '.join(bad)}; use html, png, svg")
-    return fmts
 
 
 class _Progress:
@@ -78,7 +72,7 @@ def run(args) -> int:
     from analysis.export import manifest_json, save_figure, save_table
     from analysis.plots.dimension import plot_lid_heatmap, plot_lid_trajectory, plot_lid_violins
 
-    formats = _formats(args.formats)
+    formats = parse_formats(args.formats)
     checkpoints = find_checkpoints(args.checkpoints) if args.checkpoints else checkpoints_from_models(args.model)
     texts = load_texts(args.corpus, args.text_column)
     res = dimension_across_checkpoints(checkpoints, texts, layers=parse_layers(args.layers), n_sample=args.sample,

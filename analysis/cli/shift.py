@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.export import parse_formats
 from analysis.cli.embed import Progress, add_corpus_arguments, load_occurrences
 from analysis.errors import ConfigError, CorpusError
 
@@ -172,12 +173,6 @@ def _layer_arg(text):
         return text  # a range such as "4-6", read by analysis.senses.resolve_layers
 
 
-def _formats(text: str) -> tuple[str, ...]:
-    fmts = tuple(f.strip().lower() for f in text.split(",") if f.strip())
-    bad = [f for f in fmts if f not in ("html", "png", "svg")]
-    if bad:
-        raise ConfigError(f"unknown figure format(s) {', '.join(bad)}; use html, png, svg")
-    return fmts
 
 
 def _save_figures(figs: dict, out: Path, params: dict, formats) -> None:
@@ -249,7 +244,7 @@ def _run_shift(args) -> int:
             "shares": P.plot_sense_shares(result.shares.to_frame()),
             "metrics": P.plot_metrics_over_time(result.pairs_frame()),
             "trajectory": P.plot_trajectory(usages, traj.prototype_frame(), explained=traj.explained)}
-    _save_figures(figs, out, params, _formats(args.formats))
+    _save_figures(figs, out, params, parse_formats(args.formats))
     print(result.metric_table().to_string(index=False))
     print(f"wrote {out / 'shift.json'} and tables/figures to {out}")
     return 0
@@ -361,7 +356,7 @@ def _run_rank(args) -> int:
                     figs[f"{m}_vs_gold"] = P.plot_metric_vs_gold(df, metric=m, rho=evaluation.spearman.get(m))
         write_json(out / "evaluation.json", {**evaluation.to_dict(), "gold": gold.source, "layer": layer_name,
                                               "model": es.model})
-    _save_figures(figs, out, params, _formats(args.formats))
+    _save_figures(figs, out, params, parse_formats(args.formats))
     show = ranking[first + ["n_first", "n_last"]]
     print(show.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if evaluation is not None:
