@@ -325,8 +325,13 @@ def corpus_query(query: WeatQuery, texts: Sequence[str], *, max_per_word: int | 
         raise NoOccurrencesError(f"{len(absent)} word(s) do not occur in the corpus: {', '.join(absent[:8])}"
                                  f"{' ...' if len(absent) > 8 else ''}; remove them or choose to leave missing words out")
     for key, s in zip(SET_KEYS, sets):
-        if len({c.word for c in s.contexts}) < 2:
+        found = list(dict.fromkeys(c.word for c in s.contexts))
+        if len(found) < 2:
+            # name the words that are absent, so the user knows what to replace (not just that something is wrong)
+            gone = [w for w in s.words if w not in found]
+            shown = ", ".join(repr(w) for w in gone[:12]) + (" ..." if len(gone) > 12 else "")
             raise NoOccurrencesError(f"set {key} ({s.name}) has occurrences of fewer than two of its words in the "
-                                     "corpus; an association test needs at least two")
+                                     f"corpus ({len(found)} of {len(s.words)}; absent: {shown}); an association "
+                                     "test needs at least two")
     return WeatQuery(name or f"{query.name} (corpus)", *sets, templates=query.templates,
                      source=f"{query.source} + corpus")

@@ -662,6 +662,11 @@ def dimension_across_checkpoints(checkpoints: Sequence[Checkpoint], texts: Seque
             max_tokens = int(lm.max_length) - int(lm.n_special)
             sample = sample_tokens(lm.tokenizer, texts, n_sample, max_tokens=max_tokens, random_state=random_state)
             if len(sample.tokens) < int(n_neighbors) + 1:
+                # say which limit bites: the sample size the user chose, or the texts themselves
+                if len(sample.tokens) >= int(n_sample):
+                    raise TooFewPointsError(
+                        f"a sample of {len(sample.tokens)} tokens is too small for L = {n_neighbors} neighbours, which "
+                        f"needs at least {int(n_neighbors) + 1} tokens (sample more tokens or lower L)")
                 raise TooFewPointsError(
                     f"the evaluation texts have only {len(sample.tokens)} tokens; L = {n_neighbors} neighbours needs "
                     f"at least {int(n_neighbors) + 1} (add text or lower L)")

@@ -50,6 +50,9 @@ def test_bias_page_weat6_three_levels_tables_and_charts(tiny_bert, cache_dir):
     assert not at.exception, at.exception
     res = _results(at)
     assert len(res) == 3 * 4 and sorted(res["layer"].unique()) == [0, 1, 2, 3]
+    # the [CLS] vector at layer 0 is the same for every sentence: d is undefined there, and the page says why
+    assert res.loc[(res["level"] == "sentence") & (res["layer"] == 0), "effect_size"].isna().all()
+    assert any("d is undefined" in c.value and "weat6 · sentence · layer 0" in c.value for c in at.caption)
     assert len(at.get("plotly_chart")) == 3
     # the per-word chart follows the chosen result
     at.selectbox(key="bias_word_pick").set_value("weat6 · contextual · " + tiny_bert).run()
@@ -82,7 +85,9 @@ def test_bias_page_my_corpus_lists_missing_words(tiny_bert, cache_dir):
     at.checkbox(key="bias_use_corpus").check().run()
     # 'zebedee' never occurs, so Y would keep a single word: a clear message, not a traceback
     assert not at.exception, at.exception
-    assert any("fewer than two" in e.value for e in at.error)
+    # regression: the message names the absent word, also when missing words are left out
+    assert any("fewer than two" in e.value and "absent: 'zebedee'" in e.value for e in at.error), \
+        [e.value for e in at.error]
     at.text_area(key="bias_y").set_value("she, her, zebedee").run()
     at.text_area(key="bias_x").set_value("he, his, him").run()
     assert not at.error, [e.value for e in at.error]

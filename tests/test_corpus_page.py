@@ -67,3 +67,44 @@ def test_corpus_page_in_chromium(app_server, browser_page):
     screenshot(page, app_server, "", wait_text="Keyword in context", name="corpus_reload")
     page.get_by_role("button", name="Compute embeddings").click()
     page.get_by_text("cache hit in").first.wait_for(timeout=60_000)
+
+
+def test_corpus_page_column_pickers_in_order(cache_dir, tmp_path):
+    """The text column is picked first (it used to be drawn below the year/period/label row)."""
+    csv = tmp_path / "t.csv"
+    csv.write_text("text,year,label\nthe bank is open,2000,money\n")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["corpus_kind"] = "path"
+    at.session_state["corpus_path"] = str(csv)
+    at.run()
+    at.radio[0].set_value("path").run()
+    at.text_input[0].set_value(str(csv)).run()
+    assert not at.exception
+    labels = [s.label for s in at.selectbox if s.key and s.key.startswith("col_")]
+    assert labels.index("Text column") < labels.index("Year / date column"), labels
+    assert at.selectbox(key="col_Text column").value == "text"
+    assert at.selectbox(key="col_label").value == "label"
+
+
+def test_corpus_page_reupload_same_size_is_not_stale(cache_dir, tiny_bert):
+    """An edited file re-uploaded with the same name and size (labels swapped) must not keep the old embeddings."""
+    rows = [f"The bank number {i} is open,{'money' if i % 2 else 'river'}" for i in range(6)]
+    v1 = ("text,label\n" + "\n".join(rows) + "\n").encode()
+    v2 = v1.replace(b"money", b"XXXXX").replace(b"river", b"money").replace(b"XXXXX", b"river")
+    assert len(v1) == len(v2) and v1 != v2
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["model"] = tiny_bert
+    at.session_state["corpus_kind"] = "upload"
+    at.session_state["corpus_upload"] = ("bank.csv", v1)
+    at.session_state["target"] = "bank"
+    at.session_state["senses_projection"] = "pca"  # no UMAP compilation in the background
+    at.run()
+    next(b for b in at.button if b.label == "Compute embeddings").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert list(at.session_state["embset"].occurrences["label"])[:2] == ["river", "money"]
+    at.session_state["corpus_upload"] = ("bank.csv", v2)
+    at.run()
+    assert not at.exception
+    at.switch_page("views/senses.py").run()
+    assert not at.exception
+    assert list(at.session_state["embset"].occurrences["label"])[:2] == ["money", "river"]

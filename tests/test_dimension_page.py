@@ -78,9 +78,13 @@ def _app(cache: Path, monkeypatch) -> AppTest:
     return at
 
 
+def _run_box(at):
+    return next(s for s in at.selectbox if s.label == "Run")
+
+
 def test_page_computes_lid_over_finetuned_checkpoints(page_cache, monkeypatch):
     at = _app(page_cache, monkeypatch)
-    assert at.selectbox(key="lid_run").value == "tiny-run"
+    assert _run_box(at).value == "tiny-run"
     assert at.multiselect(key=f"lid_cks_{page_cache / 'finetune' / 'tiny-run'}").value == [
         "checkpoint-0", "checkpoint-3", "checkpoint-6"]
     assert at.radio(key="lid_eval").value == "heldout"  # a page-made run offers its held-out texts first
@@ -123,9 +127,36 @@ def test_page_models_mode_and_errors(page_cache, monkeypatch, small_model):
     assert not at.exception
     assert any("L = 500" in e.value for e in at.error), [e.value for e in at.error]
     at.radio(key="lid_source").set_value("run").run()
-    at.selectbox(key="lid_run").set_value("Another folder…").run()
+    _run_box(at).set_value("Another folder…").run()
     at.text_input(key="lid_folder").set_value(str(page_cache / "nowhere")).run()
     assert any("does not exist" in e.value for e in at.error)
+
+
+def test_page_lid_sample_smaller_than_L_says_to_sample_more(page_cache, monkeypatch):
+    at = _app(page_cache, monkeypatch)
+    at.number_input(key="lid_sample").set_value(50).run()  # the texts hold far more tokens than L + 1 = 129
+    at.button(key="lid_compute").click().run()
+    assert not at.exception, at.exception
+    # regression: the limit is the sample size the user chose, not the texts ("add text" was wrong advice)
+    assert any("sample of 50 tokens" in e.value and "sample more tokens" in e.value for e in at.error), \
+        [e.value for e in at.error]
+
+
+def test_page_lid_run_choice_follows_a_run_that_appears(page_cache, tmp_path, monkeypatch):
+    """Regression: with no run yet the Run box holds "Another folder…"; a run started on the page must replace it."""
+    import shutil
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    at = _app(cache, monkeypatch)
+    assert _run_box(at).value == "Another folder…"
+    shutil.copytree(page_cache / "finetune" / "tiny-run", cache / "finetune" / "new-run")
+    at.session_state["ft_watch"] = str(cache / "finetune" / "new-run")
+    at.run()
+    assert not at.exception, at.exception
+    assert _run_box(at).value == "new-run"
+    assert at.multiselect(key=f"lid_cks_{cache / 'finetune' / 'new-run'}").value == [
+        "checkpoint-0", "checkpoint-3", "checkpoint-6"]
 
 
 def test_page_starts_monitors_and_stops_a_background_run(tmp_path, monkeypatch, small_model):

@@ -107,3 +107,39 @@ def test_senses_page_in_chromium(app_server, browser):
     page.get_by_text("selected occurrences").first.wait_for(timeout=60_000)
     assert "200 selected occurrences" in page.inner_text("body")
     context.close()
+
+
+def _small_corpus_app(tmp_path, model: str, n: int = 3, labels=("money",)) -> AppTest:
+    """The Senses page on an uploaded-like local CSV where the target occurs ``n`` times."""
+    from analysis.corpus import ColumnSpec
+
+    csv = tmp_path / "small.csv"
+    rows = [f"The bank number {i} is open,{2000 + i},{labels[i % len(labels)]}" for i in range(n)]
+    csv.write_text("text,year,label\n" + "\n".join(rows + ["Filler line,2000,money"]) + "\n")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["model"] = model
+    for key, value in dict(corpus_kind="path", corpus_path=str(csv), target="bank",
+                           spec=ColumnSpec(text="text", year="year", label="label")).items():
+        at.session_state[key] = value
+    at.session_state["senses_projection"] = "pca"
+    at.run()
+    at.switch_page(PAGE).run()
+    return at
+
+
+def test_senses_page_three_occurrences_3d_hdbscan_single_label(cache_dir, tiny_bert, tmp_path):
+    at = _small_corpus_app(tmp_path, tiny_bert)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.session_state["embset"].n == 3
+    # One gold label only: say so plainly (not "name a label column", which the user did).
+    assert any("same gold label ('money')" in i.value for i in at.info)
+    # 3-D needs 4 occurrences: warn and draw in 2-D, keeping clusters and their table (the page used to stop).
+    at.radio(key="senses_dims").set_value(3).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("3-D" in w.value and "2-D" in w.value for w in at.warning)
+    assert any('"scatter"' in c.proto.spec for c in at.get("plotly_chart"))
+    assert any(b.label == "Apply names" for b in at.button)
+    # HDBSCAN: the default minimum cluster size must be usable on 3 occurrences (it used to equal n and fail).
+    at.selectbox(key="senses_method").set_value("hdbscan").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.number_input(key="senses_mcs").value < 3 and at.number_input(key="senses_mcs").max < 3

@@ -92,6 +92,12 @@ def test_shift_page_bad_edges_give_clear_message(tiny_bert, cache_dir):
     assert any("strictly increasing" in e.value for e in at.error)
     at.text_input(key="shift_edges").set_value("1700, 1750, 1800").run()
     assert any("no period has occurrences" in e.value for e in at.error)
+    # regression: no empty "Occurrences per period" chart above the error when no period has occurrences
+    assert len(_charts(at)) == 0
+    # one period left: its counts are drawn, and the error says shift needs two
+    at.text_input(key="shift_edges").set_value("1800, 1900").run()
+    assert any("only 1 period" in e.value for e in at.error)
+    assert len(_charts(at)) == 1
 
 
 @pytest.mark.browser

@@ -15,6 +15,7 @@ A fresh session starts on the bundled demo (DWUG ``plane_nn``) with the default 
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import streamlit as st
@@ -40,10 +41,24 @@ DEFAULTS = {
 }
 
 
+# Settings widgets whose values should survive a visit to another page. Streamlit forgets the state of widgets a run
+# does not draw; re-assigning the key at the top of every run keeps it. Only settable widget kinds belong here
+# (selectbox, radio, slider, number/text input, toggle), never buttons, uploads or chart selections.
+PERSISTENT_KEYS = {
+    "senses_layer_mode", "senses_layer_range", "senses_projection", "senses_dims", "senses_seed",
+    "senses_remove_mean", "senses_n_dirs", "senses_neighbors", "senses_min_dist", "senses_perplexity",
+    "senses_method", "senses_mcs", "senses_auto_k", "senses_k_range", "senses_k", "senses_colour", "senses_split",
+}
+PERSISTENT_PREFIXES = ("senses_name_",)
+
+
 def init() -> None:
-    """Fill in defaults for keys not yet set (call at the top of app.py)."""
+    """Fill in defaults for keys not yet set, and keep page settings across pages (call at the top of app.py)."""
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
+    for key in list(st.session_state.keys()):
+        if key in PERSISTENT_KEYS or str(key).startswith(PERSISTENT_PREFIXES):
+            st.session_state[key] = st.session_state[key]
 
 
 def get(key: str, default=None):
@@ -86,7 +101,8 @@ def occurrences():
 def settings_key() -> tuple:
     """What the current embedding set depends on; a change invalidates ``embset``."""
     upload = st.session_state.get("corpus_upload")
-    return (get("corpus_kind"), get("corpus_path"), upload[0] if upload else None, len(upload[1]) if upload else 0,
+    digest = hashlib.sha1(upload[1]).hexdigest() if upload else None  # content, not just name and size
+    return (get("corpus_kind"), get("corpus_path"), upload[0] if upload else None, digest,
             get("spec"), get("target"), get("regex"), get("whole_word"), get("case_sensitive"), get("model"))
 
 

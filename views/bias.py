@@ -192,6 +192,13 @@ widgets.table(show, name="bias_results", params=params, key="bias_table", hide_i
                              "ci_high": st.column_config.NumberColumn(format="%.3f"),
                              "p_value": st.column_config.NumberColumn("p", format="%.2g"),
                              "p_holm": st.column_config.NumberColumn("p (Holm)", format="%.2g")})
+undefined = frame[frame["effect_size"].isna()]
+if len(undefined):
+    # e.g. sentence level, layer 0, cls pooling: the [CLS] vector is the same for every sentence
+    st.caption(f"d is undefined (blank, p = 1) in {len(undefined)} row(s) where every item has the same association "
+               f"score (zero spread), e.g. at layer 0 with cls sentence pooling, where the [CLS] vector is the same "
+               f"for every sentence: " + ", ".join(f"{t} · {lv} · layer {ly}" for t, lv, ly in
+                                                   undefined[["test", "level", "layer"]].itertuples(index=False)))
 st.download_button("bias.json", data=json.dumps([r.record() for r in results], indent=1, ensure_ascii=False),
                    file_name="bias.json", mime="application/json", key="bias_json",
                    help="One record per test × level × model × layer (the CLI's format)")

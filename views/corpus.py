@@ -70,9 +70,10 @@ if raw_columns and raw_columns != ["text"]:
             value = current if current in raw_columns else next((c for c in raw_columns if c.lower() in guess), none)
             return st.selectbox(label, opts, index=opts.index(value), key=f"col_{label}")
 
-        c1, c2, c3 = st.columns(3)
+        # The text and id pickers come first (they are drawn in order; the columns row goes below them).
         text_col = pick("Text column", spec0.text, {"text", "context", "sentence", "content", "body"})
         id_col = pick("Id column", spec0.id, {"id", "doc_id", "identifier"})
+        c1, c2, c3 = st.columns(3)
         year_col = c1.selectbox("Year / date column", opts, index=opts.index(
             spec0.year if spec0.year in raw_columns else next((c for c in raw_columns if c.lower() in
                                                                {"year", "date"}), none)), key="col_year")
@@ -121,6 +122,13 @@ try:
 except SenseScopeError as exc:
     widgets.error(exc)
     st.stop()
+
+# The session's settings key sees an upload's name and size only, so an edited file re-uploaded under the same name and
+# size would keep the old embedding set (old labels and years on every page). Drop it when its occurrences are stale.
+held = state.current_embeddings()
+if held is not None and not held.occurrences.reset_index(drop=True).equals(occ.reset_index(drop=True)):
+    for stale in ("embset", "embset_key", "cluster_labels", "cluster_names"):
+        st.session_state.pop(stale, None)
 
 # ------------------------------------------------------------------------------------------------------- preview
 summary = summarize(occ)

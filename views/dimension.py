@@ -39,7 +39,7 @@ def _digest(texts: list[str]) -> str:
 runs = ud.list_runs()
 active = [r for r in runs if ud.is_running(r)]
 with st.expander("1 · Make checkpoints: fine-tune a model on the corpus (continued masked-LM training)",
-                 expanded=bool(active) or not runs):
+                 expanded=bool(active) or not runs or "ft_watch" in st.session_state):
     st.caption("Continued masked-LM training on the current corpus, as in Astro-HEP-BERT (Simons 2024), runs in the "
                "background: the page stays usable and you can leave it. Checkpoints are saved every K steps "
                "(checkpoint-0 = the base model) and appear in the sidebar's **Model** list on every page. A model "
@@ -128,7 +128,11 @@ try:
         runs = ud.list_runs()
         other = "Another folder…"
         options = [r.name for r in runs] + [other]
-        pick = st.selectbox("Run", options, key="lid_run",
+        # The key follows the set of runs, so that a run that appears (e.g. one just started above) becomes the
+        # choice instead of a stale "Another folder…" picked while there was no run yet.
+        watched = Path(st.session_state.get("ft_watch", "")).name
+        pick = st.selectbox("Run", options, index=options.index(watched) if watched in options[:-1] else 0,
+                            key=f"lid_run_{_digest(sorted(options))}",
                             help="Runs made above live under the cache's finetune/ folder; any folder of "
                                  "checkpoint-<step>/ model folders works.")
         if pick == other:

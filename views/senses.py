@@ -34,7 +34,8 @@ layer_modes = {"default": f"Default: {'mean of layers ' if '-' in default_label 
 c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
 layer_mode = c1.selectbox("Vectors", list(layer_modes), format_func=layer_modes.get, key="senses_layer_mode",
                           index=0 if state.get("layer") is None else 1,
-                          help="The default mixes the last layers (chosen on CoarseWSD-20, see BENCHMARKS.md); "
+                          help="The default (the last layer, or a layer mix) was chosen on CoarseWSD-20, see "
+                               "BENCHMARKS.md; "
                                "the sidebar layer is shared with the other pages.")
 if layer_mode == "default":
     layer_spec = S.DEFAULT_LAYER
@@ -72,7 +73,9 @@ method = k1.selectbox("Clustering", list(methods), format_func=methods.get, key=
 min_cluster_size = None
 if method == "hdbscan":
     k = "auto"
-    min_cluster_size = int(k2.number_input("Min. cluster size", 2, max(2, n), max(2, min(n, max(5, round(0.02 * n)))),
+    # HDBSCAN needs more occurrences than the minimum cluster size, so the default stays below n.
+    min_cluster_size = int(k2.number_input("Min. cluster size", 2, max(2, n - 1),
+                                           max(2, min(n - 1, max(5, round(0.02 * n)))),
                                            key="senses_mcs"))
     k_range = S.DEFAULT_K_RANGE
 else:
@@ -112,8 +115,17 @@ params = {"corpus": state.corpus_label(), "target": target, "model": es.model, "
 try:
     pca_res = us.pca(es.key, layer_name, prep, int(dims), seed, X)
 except SenseScopeError as exc:
-    widgets.error(exc)
-    st.stop()
+    if int(dims) != 3:
+        widgets.error(exc)
+        st.stop()
+    # Too few occurrences for 3-D: keep the clusters and scores, draw in 2-D.
+    st.warning(f"{exc} The projection is shown in 2-D.")
+    dims = 2
+    try:
+        pca_res = us.pca(es.key, layer_name, prep, 2, seed, X)
+    except SenseScopeError as exc2:
+        widgets.error(exc2)
+        st.stop()
 proj = pca_res
 pending = False
 if proj_method != "pca":
@@ -170,8 +182,9 @@ if pending:
 
     _wait_for_projection()
 else:
-    st.caption(f"Showing {shown} (seed {seed}; fitted on {proj.n_fit:,} of {n:,} occurrences). Box or lasso select "
-               f"points to list their contexts; click legend entries to hide groups.")
+    how = "Box or lasso select points" if dims == 2 else "Click points"
+    st.caption(f"Showing {shown} (seed {seed}; fitted on {proj.n_fit:,} of {n:,} occurrences). {how} to list their "
+               f"contexts; click legend entries to hide groups.")
 
 picked = []
 if sel is not None:
@@ -219,7 +232,11 @@ if "label" in occ.columns:
     if g.dropna().nunique() >= 2:
         gold = g.to_numpy()
 st.subheader("Agreement with known senses")
-if gold is None:
+if gold is None and "label" in occ.columns and occ["label"].notna().any():
+    only = occ["label"].dropna().astype(str).unique()
+    st.info(f"Every occurrence has the same gold label ({only[0]!r}); scoring needs at least two distinct senses. "
+            "Choose another label column on the Corpus page, or a corpus with more senses.")
+elif gold is None:
     st.info("The corpus has no gold sense labels (at least two distinct values are needed). Name a label column on "
             "the Corpus page to score the clusters.")
 else:

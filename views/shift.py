@@ -91,9 +91,10 @@ small = [n for n, c in zip(periods.names, periods.counts) if c < S.MIN_PERIOD_CO
 if small and st.checkbox(f"Leave out the periods with fewer than {S.MIN_PERIOD_COUNT} occurrences "
                          f"({', '.join(small)})", value=True, key="shift_drop_small"):
     periods = periods.drop_small()
-counts_fig = P.plot_period_counts(periods.counts_frame(), thin_count=S.THIN_PERIOD_COUNT)
-widgets.figure(counts_fig, name=f"{target}_period_counts", params={**base_params, "periods": periods.to_dict()},
-               key="shift_counts_fig")
+if sum(periods.counts):  # no chart when no period has occurrences (the error below says why)
+    counts_fig = P.plot_period_counts(periods.counts_frame(), thin_count=S.THIN_PERIOD_COUNT)
+    widgets.figure(counts_fig, name=f"{target}_period_counts", params={**base_params, "periods": periods.to_dict()},
+                   key="shift_counts_fig")
 if periods.n_left_out:
     st.info(f"{periods.n_left_out} of {len(occ)} occurrences have no period and are left out "
             f"(missing: {periods.n_missing}, not a year: {periods.n_unparsable}, outside the edges: "

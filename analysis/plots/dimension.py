@@ -110,6 +110,7 @@ def plot_lid_violins(token_lid: pd.DataFrame, *, layer: int | None = None, title
         if len(vals) > max_points:
             vals = np.sort(vals)[np.linspace(0, len(vals) - 1, max_points).astype(int)]
         fig.add_trace(go.Violin(y=vals, name=str(ck), box_visible=True, meanline_visible=True, points=False,
+                                spanmode="hard",  # no smoothing tails below the smallest LID (never below 0)
                                 line_color=LID_COLOR, fillcolor="rgba(76,120,168,0.35)", showlegend=False))
     fig.update_xaxes(title="checkpoint", type="category")
     fig.update_yaxes(title="local intrinsic dimension per token")
