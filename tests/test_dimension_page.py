@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.apptest import open_page
 from tests.conftest import ROOT
 
 APP = str(ROOT / "app.py")
@@ -71,11 +72,7 @@ def page_cache(tmp_path_factory, small_model) -> Path:
 
 def _app(cache: Path, monkeypatch) -> AppTest:
     monkeypatch.setenv("SENSESCOPE_CACHE", str(cache))
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(PAGE, timeout=180)
 
 
 def _run_box(at):

@@ -6,24 +6,15 @@ import time
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from tests.browser import SHOTS, screenshot
-from tests.conftest import ROOT
+from tests.apptest import open_page
 
-APP = str(ROOT / "app.py")
 PAGE = "views/shift.py"
 
 
 def _open(tiny_bert, **state):
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.session_state["model"] = tiny_bert
-    for k, v in state.items():
-        at.session_state[k] = v
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(PAGE, model=tiny_bert, timeout=180, **state)
 
 
 def _senses_radio(at):
