@@ -25,9 +25,8 @@ PAGES = [
 state.init()
 navigation = st.navigation([st.Page(path, title=title, icon=icon) for path, title, icon in PAGES
                             if (HERE / path).exists()])
-status_slot = state.sidebar()
+sidebar_slots = state.sidebar()
 try:
     navigation.run()
-finally:  # also after st.stop(): the status line reflects what the page computed
-    if status_slot is not None:
-        state.sidebar_status(status_slot)
+finally:  # also after st.stop(): the sidebar's lines reflect what the page chose and computed
+    state.sidebar_status(sidebar_slots)

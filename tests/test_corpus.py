@@ -133,3 +133,12 @@ def test_texts_are_shared_between_spans():
     occ = find_occurrences(docs, "plane")
     texts, spans = texts_and_spans(occ)
     assert texts == ["plane plane", "one plane"] and [s[0] for s in spans] == [0, 0, 1]
+
+
+def test_count_table_orders_labels_naturally():
+    from analysis.plots.corpus import count_table
+
+    df = pd.DataFrame({"label": pd.Series(["10", "2", "1", None, "noise", "2"], dtype="string")})
+    table = count_table(df, "label")
+    assert table["label"].tolist() == ["1", "2", "10", "noise", "(none)"]
+    assert table["occurrences"].tolist() == [1, 2, 1, 1, 1]

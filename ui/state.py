@@ -172,10 +172,12 @@ def known_models() -> list[str]:
 def sidebar():
     """The shared sidebar: current corpus and target, model and layer, for every page.
 
-    Returns the slot for the embeddings status line (see :func:`sidebar_status`), or None if the model is unusable."""
+    Returns the slots of the corpus line and of the embeddings status line (the latter None if the model is unusable);
+    :func:`sidebar_status` fills them again after the page ran, so they show what the page chose and computed."""
     with st.sidebar:
         st.markdown("### Current analysis")
-        st.caption(f"**Corpus:** {corpus_label()}  \n**Target:** {get('target') or '(spans given)'}")
+        corpus_slot = st.empty()
+        _corpus_caption(corpus_slot)
         choices = known_models()
         current = get("model") or ""
         if current not in choices:
@@ -189,18 +191,26 @@ def sidebar():
             info = cached.model_info(model_name())
         except SenseScopeError as exc:
             st.error(str(exc))
-            return None
+            return corpus_slot, None
         n = info["n_layers"]
         layer = get("layer")
         value = n - 1 if layer is None or not 0 <= int(layer) < n else int(layer)
         st.slider("Layer", 0, n - 1, value, key="layer_slider",
                   on_change=lambda: st.session_state.update(layer=st.session_state["layer_slider"]),
                   help="Hidden-state index: 0 = embedding layer, the last = the model's output layer.")
-        return st.empty()
+        return corpus_slot, st.empty()
 
 
-def sidebar_status(slot) -> None:
-    """Fill the sidebar's status line; called after the page ran, so it reflects what the page computed."""
+def _corpus_caption(slot) -> None:
+    slot.caption(f"**Corpus:** {corpus_label()}  \n**Target:** {get('target') or '(spans given)'}")
+
+
+def sidebar_status(slots) -> None:
+    """Fill the sidebar's corpus and status lines; called after the page ran, so they reflect what it did."""
+    corpus_slot, slot = slots
+    _corpus_caption(corpus_slot)
+    if slot is None:
+        return
     es = current_embeddings()
     if es is not None:
         slot.caption(f"Embeddings: {es.n} occurrences × {len(es.layers)} layers × {es.dim} "

@@ -24,5 +24,17 @@ def count_table(occ: pd.DataFrame, column: str) -> pd.DataFrame:
         values = values.astype("Int64")
         counts = values.dropna().astype(int).value_counts().sort_index()
     else:
-        counts = values.astype("string").fillna("(none)").value_counts().sort_index()
+        counts = values.astype("string").fillna("(none)").value_counts()
+        # natural order: numeric labels as numbers (DWUG clusters 0, 1, 2, ..., 10), then the rest, "(none)" last
+        counts = counts.loc[sorted(counts.index, key=_natural_key)]
     return counts.rename_axis(column).reset_index(name="occurrences")
+
+
+def _natural_key(value: str):
+    text = str(value)
+    if text == "(none)":
+        return (2, 0, text)
+    try:
+        return (0, float(text), text)
+    except ValueError:
+        return (1, 0, text)
