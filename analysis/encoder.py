@@ -424,14 +424,21 @@ def embed_spans(lm: LoadedModel, texts: Sequence[str], spans: Sequence[tuple[int
     -------
     ndarray of shape (n_spans, n_layers, dim), float32, in the order of ``spans``.
     """
-    import torch
-
     layer_idx = check_layers(lm, layers)
     out = np.zeros((len(spans), len(layer_idx), lm.dim), dtype=np.float32)
     if len(spans) == 0:
         return out
     windows = plan_windows(lm, texts, spans, window=window, pooling=pooling)
-    total, done = len(spans), 0
+    _run_windows(lm, windows, layer_idx, out, batch_size=batch_size, max_tokens=max_tokens, progress=progress)
+    return out
+
+
+def _run_windows(lm: LoadedModel, windows: list[_Window], layer_idx: list[int], out: np.ndarray, *,
+                 batch_size: int, max_tokens: int, progress: ProgressFn | None = None) -> None:
+    """Encode windows in length-sorted batches, pooling into ``out``; halve the batch size on out-of-memory."""
+    import torch
+
+    total, done = len(out), 0
     pending = _batches(windows, batch_size, max_tokens)
     with torch.inference_mode():
         while pending:
@@ -451,7 +458,6 @@ def embed_spans(lm: LoadedModel, texts: Sequence[str], spans: Sequence[tuple[int
             done += sum(len(w.members) for w in batch)
             if progress is not None:
                 progress(done, total)
-    return out
 
 
 def embed_sentences(lm: LoadedModel, sentences: Sequence[str], *, layers: Sequence[int] | None = None,
@@ -482,8 +488,6 @@ def embed_sentences(lm: LoadedModel, sentences: Sequence[str], *, layers: Sequen
 
 def _embed_special(lm: LoadedModel, texts: Sequence[str], layers, batch_size: int) -> np.ndarray:
     """First token ([CLS]) for encoders, last token for decoder-only models."""
-    import torch
-
     layer_idx = check_layers(lm, layers)
     out = np.zeros((len(texts), len(layer_idx), lm.dim), dtype=np.float32)
     windows = []
@@ -491,7 +495,5 @@ def _embed_special(lm: LoadedModel, texts: Sequence[str], layers, batch_size: in
         w = _Window(ids=lm.prefix_ids + list(ids) + lm.suffix_ids)
         w.members.append((i, [len(w.ids) - 1] if lm.is_decoder else [0]))
         windows.append(w)
-    with torch.inference_mode():
-        for batch in _batches(windows, batch_size, 8192):
-            _forward_batch(lm, batch, layer_idx, out)
+    _run_windows(lm, windows, layer_idx, out, batch_size=batch_size, max_tokens=8192)
     return out

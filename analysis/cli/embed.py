@@ -31,10 +31,17 @@ def parse_layers(text: str | None) -> list[int] | None:
     return out
 
 
-def add_corpus_arguments(p: argparse.ArgumentParser) -> None:
-    """Options shared by every subcommand that reads a corpus."""
-    p.add_argument("corpus", help="CSV/TSV/JSONL/Parquet/TXT file, a DWUG uses.csv, or a folder of them")
-    p.add_argument("--target", help="surface forms (plane|planes), a regex with --regex, or a DWUG lemma")
+def add_corpus_arguments(p: argparse.ArgumentParser, *, many: bool = False) -> None:
+    """Options shared by every subcommand that reads a corpus.
+
+    ``many=True`` (shift-rank): several corpus paths and ``--targets`` (comma-separated) instead of one ``--target``.
+    """
+    if many:
+        p.add_argument("corpus", nargs="+", help="DWUG uses.csv files or folders, or corpus files (with --targets)")
+        p.add_argument("--targets", help="comma-separated target terms to find in non-DWUG corpora (each a target)")
+    else:
+        p.add_argument("corpus", help="CSV/TSV/JSONL/Parquet/TXT file, a DWUG uses.csv, or a folder of them")
+        p.add_argument("--target", help="surface forms (plane|planes), a regex with --regex, or a DWUG lemma")
     p.add_argument("--regex", action="store_true", help="the target is a regular expression")
     p.add_argument("--case-sensitive", action="store_true")
     p.add_argument("--substring", action="store_true", help="match inside words too (default: whole words)")

@@ -252,16 +252,7 @@ def _run_shift(args) -> int:
 
 # --------------------------------------------------------------------------------------------------------- shift-rank
 def _add_rank(p: argparse.ArgumentParser) -> None:
-    p.add_argument("corpus", nargs="+", help="DWUG uses.csv files or folders, or corpus files (with --targets)")
-    p.add_argument("--targets", help="comma-separated target terms to find in non-DWUG corpora (each a target)")
-    p.add_argument("--regex", action="store_true", help="the targets are regular expressions")
-    p.add_argument("--case-sensitive", action="store_true")
-    p.add_argument("--substring", action="store_true", help="match inside words too (default: whole words)")
-    p.add_argument("--text-column")
-    p.add_argument("--id-column")
-    p.add_argument("--year-column")
-    p.add_argument("--period-column")
-    p.add_argument("--label-column")
+    add_corpus_arguments(p, many=True)
     _add_model_arguments(p)
     _add_test_arguments(p)
     p.add_argument("--gold", action="append", default=[],
