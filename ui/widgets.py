@@ -16,6 +16,18 @@ from analysis import export
 from analysis.errors import SenseScopeError
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
+
+
+def md_escape(value) -> str:
+    """Data (file names, targets, labels, cluster names, periods) made literal inside Markdown.
+
+    st.markdown, st.caption, st.info and widget labels render Markdown: a corpus value such as ``[x](https://…)``
+    would become a live link, ``$...$`` a formula. Every Markdown-special character is backslash-escaped.
+    """
+    return _MD_SPECIAL.sub(r"\\\1", str(value))
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "figure"
 

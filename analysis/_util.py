@@ -1,0 +1,68 @@
+"""The few small helpers every analysis needs, written once.
+
+Natural sort order for labels and names, and JSON-safe cleaning of results (NaN/inf -> None, numpy -> Python).
+Anything bigger belongs in the package of the analysis that owns it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Iterable
+
+import numpy as np
+
+_DIGITS = re.compile(r"(\d+)")
+#: Placeholder names that always sort last (missing values in count tables and legends).
+_LAST = {"(none)", "(missing)", "noise"}
+
+
+def natural_key(value: Any) -> tuple:
+    """Sort key giving natural order: ``s2`` before ``s10``, ``2`` before ``10``, ``-1`` before ``0``.
+
+    Numbers (also negative or decimal ones, such as DWUG cluster ids or years stored as text) sort by value before
+    any text; text sorts by its runs of letters and digits, digits compared as numbers; placeholders such as
+    ``(none)`` come last. Works on mixed types (ints, floats, strings, None).
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return (3, (), "")
+    text = str(value).strip()
+    if text.lower() in _LAST:
+        return (2, (), text)
+    try:
+        return (0, (float(text),), text)
+    except ValueError:
+        pass
+    parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p.lower()) for p in _DIGITS.split(text) if p)
+    return (1, parts, text)
+
+
+def natural_sorted(values: Iterable) -> list:
+    """``values`` in :func:`natural_key` order."""
+    return sorted(values, key=natural_key)
+
+
+def json_clean(obj: Any) -> Any:
+    """A JSON-safe copy of ``obj``: NaN/inf -> None, numpy scalars and arrays -> Python, keys -> str, tuples -> lists."""
+    if isinstance(obj, dict):
+        return {str(k): json_clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [json_clean(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [json_clean(v) for v in obj.tolist()]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(float(obj)) else None
+    return obj
+
+
+def finite_or_none(x: Any) -> float | None:
+    """``float(x)``, or None when it is missing, NaN or infinite (for JSON and tables)."""
+    try:
+        value = float(x)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
