@@ -86,10 +86,14 @@ class JobRegistry:
             return self._jobs.get(key)
 
     def submit(self, key: str, fn: Callable[..., Any], *args, label: str = "Computing", **kwargs) -> Job:
-        """Start ``fn(report, *args, **kwargs)`` unless a job with ``key`` exists (running or finished, not failed)."""
+        """Start ``fn(report, *args, **kwargs)`` unless a job with ``key`` exists (running, finished or failed).
+
+        A failed job stays until :func:`run` has shown its error once (and forgets it): replacing it here would
+        restart it on every rerun and never show the error.
+        """
         with self._lock:
             job = self._jobs.get(key)
-            if job is not None and not job.failed:
+            if job is not None:
                 return job
             job = Job(key=key, label=label)
             self._jobs[key] = job
@@ -135,13 +139,15 @@ def registry() -> JobRegistry:
 def run(key: str, fn: Callable[..., Any], *args, label: str = "Computing", poll: float = 1.0, **kwargs):
     """The result of job ``key``, starting it if needed; None (with a live status line) while it runs.
 
-    A failed job raises its error here, so the page shows it the way it shows errors of direct calls (and the next
-    call with the same key starts it again). While the job runs, a fragment redraws its status every ``poll``
+    A failed job raises its error here once, so the page shows it the way it shows errors of direct calls; the job is
+    then forgotten, so the next call with the same key (a retry) starts it again instead of failing forever or
+    restarting in a loop. While the job runs, a fragment redraws its status every ``poll``
     seconds and reruns the whole page once it has finished.
     """
     job = registry().submit(key, fn, *args, label=label, **kwargs)
     if job.done:
         if job.failed:
+            registry().forget(key)
             raise job.error
         return job.result
     _status(key, poll)
