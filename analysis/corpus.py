@@ -8,12 +8,15 @@ Formats: CSV, TSV, JSONL, Parquet, plain text (one document per line, or documen
 with or without BOM. DWUG ``uses.csv`` files (tab-separated, no quoting, ``indexes_target_token`` = ``start:end``) load
 as they are, one file or a folder of them; their sense clusters (``clusters/opt/<lemma>.csv`` in the DWUG layout) are
 joined as gold labels, with DWUG's noise cluster -1 left unlabelled.
+
+Nothing is altered silently: a negative or BC year keeps its sign, a non-integral character offset or a JSONL line
+with a lone surrogate escape is refused with its row or line. Target searches have a time limit
+(:mod:`analysis.textsearch`), and a labelled row with several hits keeps its first hit unless asked otherwise.
 """
 
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 import re
@@ -24,12 +27,23 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from analysis.errors import CorpusError, NoOccurrencesError
+from analysis._util import natural_key
+from analysis.errors import ConfigError, CorpusError, NoOccurrencesError
+# target_pattern and the time limits are re-exported: callers have always found them here
+from analysis.textsearch import REGEX_DEADLINE_S, REGEX_S_PER_MB, compile_pattern, search  # noqa: F401
+from analysis.textsearch import target_pattern  # noqa: F401
 
 TEXT_SUFFIXES = {".txt", ".text"}
 TABLE_SUFFIXES = {".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".parquet", ".pq"}
 DWUG_COLUMNS = {"lemma", "context", "indexes_target_token", "identifier"}
 _YEAR_RE = re.compile(r"(?<!\d)(\d{3,4})(?!\d)")
+# A cell that is only a (signed) number is a year as it stands: "-500" is 500 BC, not 500.
+_NUMBER_YEAR_RE = re.compile(r"^\s*([-\u2212+]?)(\d{1,4})(?:\.0*)?\s*$")
+_BC_YEAR_RE = re.compile(r"(?<!\d)(\d{1,4})\s*(?:BCE?|B\.\s?C\.(?:\s?E\.)?)(?![A-Za-z])", re.IGNORECASE)
+#: How a labelled row with several hits of the target is handled (see :func:`find_occurrences`).
+LABELLED_HITS = ("first", "all")
+# JSON escapes that may decode to a UTF-16 surrogate (only a lone one is an error: pairs decode to one character).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 @dataclass(frozen=True)
@@ -92,20 +106,46 @@ def read_raw_table(source, name: str = "file") -> pd.DataFrame:
             return pd.read_csv(io.StringIO(text), sep="\t", quoting=csv.QUOTE_NONE, dtype=str, keep_default_na=False,
                                na_values=[""])
         if suffix in {".jsonl", ".ndjson"}:
-            rows = []
-            for i, line in enumerate(text.splitlines(), 1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as exc:
-                        raise CorpusError(f"{name} line {i} is not valid JSON: {exc.msg}") from exc
-            return pd.DataFrame(rows)
+            return _read_jsonl(text, name)
         sep = "\t" if suffix in {".tsv", ".tab"} else ","
         return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""])
     except pd.errors.ParserError as exc:
         raise CorpusError(f"{name} is not a well-formed table: {str(exc).splitlines()[0][:160]}") from exc
     except pd.errors.EmptyDataError as exc:
         raise CorpusError(f"{name} has no columns") from exc
+
+
+def _read_jsonl(text: str, name: str) -> pd.DataFrame:
+    """One JSON object per line; a line that is not JSON, or that holds a lone surrogate escape, is refused."""
+    rows = []
+    for i, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CorpusError(f"{name} line {i} is not valid JSON: {exc.msg}") from exc
+        # json.loads turns "\ud800" into a lone surrogate, which no UTF-8 step later (hashing, the tokenizer, a CSV
+        # download) can encode: refuse it here, where the line is still known.
+        if _SURROGATE_ESCAPE.search(line) and _has_surrogate(row):
+            raise CorpusError(f"{name} line {i} holds a \\u escape of a lone UTF-16 surrogate (such as \\ud800), "
+                              f"which is not a character; fix or remove that escape")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _has_surrogate(obj) -> bool:
+    if isinstance(obj, str):
+        try:
+            obj.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(obj, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in obj.items())
+    if isinstance(obj, list):
+        return any(_has_surrogate(v) for v in obj)
+    return False
 
 
 def _read_plain_text(text: str, split: str = "auto") -> pd.DataFrame:
@@ -123,9 +163,13 @@ def _read_plain_text(text: str, split: str = "auto") -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------------------------------------ corpus
 def parse_years(values: pd.Series) -> pd.Series:
-    """Year as a nullable integer from numbers or date strings ("1836", "1836-05-01", "May 1836"); else <NA>."""
+    """Year as a nullable integer from numbers or date strings, else <NA>.
+
+    "1836", "1836-05-01", "May 1836" -> 1836; a signed number keeps its sign ("-500" -> -500) and "500 BC" /
+    "500 BCE" -> -500 (astronomical numbering is not applied: 1 BC is -1).
+    """
     def one(v):
-        if v is None or (isinstance(v, float) and np.isnan(v)):
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
             return pd.NA
         if isinstance(v, (int, np.integer)):
             return int(v)
@@ -133,7 +177,14 @@ def parse_years(values: pd.Series) -> pd.Series:
             return int(v) if float(v).is_integer() else pd.NA
         if hasattr(v, "year"):
             return int(v.year)
-        m = _YEAR_RE.search(str(v))
+        text = str(v)
+        m = _NUMBER_YEAR_RE.match(text)
+        if m:
+            return -int(m.group(2)) if m.group(1) in ("-", "\u2212") else int(m.group(2))
+        m = _BC_YEAR_RE.search(text)
+        if m:
+            return -int(m.group(1))
+        m = _YEAR_RE.search(text)
         return int(m.group(1)) if m else pd.NA
     return pd.Series([one(v) for v in values], index=values.index, dtype="Int64")
 
@@ -165,11 +216,7 @@ def standardize(df: pd.DataFrame, spec: ColumnSpec, name: str = "corpus") -> pd.
         out["label"] = df[spec.label].astype("string")
     for key, col in (("start", spec.start), ("end", spec.end)):
         if col:
-            num = pd.to_numeric(df[col], errors="coerce")
-            if num.isna().any():
-                bad = int(np.flatnonzero(num.isna().to_numpy())[0])
-                raise CorpusError(f"{name}: column {col!r} row {bad + 1} is not a character offset")
-            out[key] = num.astype(np.int64)
+            out[key] = _offsets(df[col], col, name)
     used = {c for c in (spec.id, text_col, spec.year, spec.period, spec.label, spec.start, spec.end) if c}
     for c in df.columns:
         if c not in used and c not in out.columns:
@@ -177,6 +224,21 @@ def standardize(df: pd.DataFrame, spec: ColumnSpec, name: str = "corpus") -> pd.
     if not out["text"].str.strip().any():
         raise CorpusError(f"{name}: column {text_col!r} holds no text")
     return out.reset_index(drop=True)
+
+
+def _offsets(values: pd.Series, col: str, name: str) -> np.ndarray:
+    """Character offsets as int64; a missing, non-numeric or non-integral value (``2.5``) is refused, not rounded."""
+    num = pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
+    bad = ~np.isfinite(num)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise CorpusError(f"{name}: column {col!r} row {row + 1} is not a character offset")
+    frac = num != np.floor(num)
+    if frac.any():
+        row = int(np.flatnonzero(frac)[0])
+        raise CorpusError(f"{name}: column {col!r} row {row + 1} holds {values.iloc[row]!r}, which is not a whole "
+                          f"number; character offsets must be integers")
+    return num.astype(np.int64)
 
 
 def _dwug_labels(uses_path: Path, lemma: str) -> pd.DataFrame | None:
@@ -235,7 +297,7 @@ def is_dwug(path: str | Path) -> bool:
     return False
 
 
-def load_corpus(source, spec: ColumnSpec | None = None, *, name: str | None = None) -> pd.DataFrame:
+def load_corpus(source, spec: ColumnSpec | None = None, name: str | None = None) -> pd.DataFrame:
     """Load a corpus file, folder or uploaded bytes as a standard documents table.
 
     Parameters
@@ -273,67 +335,82 @@ def _dwug_from_frame(raw: pd.DataFrame, name: str) -> pd.DataFrame:
 
 
 # -------------------------------------------------------------------------------------------------------- occurrences
-def target_pattern(target: str, *, regex: bool = False, whole_word: bool = True) -> str:
-    """Regular expression for a target given as surface forms (``plane|planes``) or as a regular expression."""
-    target = (target or "").strip()
-    if not target:
-        raise CorpusError("give a target term (one or more forms separated by |, or a regular expression)")
-    if regex:
-        try:
-            re.compile(target)
-        except re.error as exc:
-            raise CorpusError(f"the target {target!r} is not a valid regular expression: {exc}") from exc
-        return target
-    forms = sorted({f.strip() for f in target.split("|") if f.strip()}, key=len, reverse=True)
-    body = "|".join(re.escape(f) for f in forms)
-    return rf"(?<!\w)(?:{body})(?!\w)" if whole_word else f"(?:{body})"
+def _first_hit_per_labelled_row(docs: pd.DataFrame, rows: list[int]) -> np.ndarray:
+    """Mask over the hits (``rows`` = document row per hit) keeping every hit of an unlabelled row and only the
+    first hit of a labelled one: a gold label is given to one sentence, not to each repetition of the word in it."""
+    rows_a = np.asarray(rows, dtype=np.int64)
+    if "label" not in docs.columns or not len(rows_a):
+        return np.ones(len(rows_a), dtype=bool)
+    label = docs["label"].astype("string")
+    labelled = (label.notna() & (label.str.strip() != "")).fillna(False).to_numpy(dtype=bool)
+    repeat = np.r_[False, rows_a[1:] == rows_a[:-1]]  # hits of one row are consecutive
+    return ~(labelled[rows_a] & repeat)
+
+
+def _given_spans(docs: pd.DataFrame, target: str | None) -> pd.DataFrame:
+    """Occurrences from the corpus's own start/end columns (one per row), selected by the ``target`` column."""
+    occ = docs.copy()
+    if target and "target" in occ.columns:
+        wanted = {t.strip() for t in target.split("|") if t.strip()}
+        occ = occ[occ["target"].astype(str).isin(wanted)]
+        if occ.empty:
+            known = ", ".join(sorted(docs["target"].astype(str).unique(), key=natural_key)[:12])
+            raise NoOccurrencesError(f"no occurrence of target {target!r}; the corpus has targets: {known}")
+    elif "target" not in occ.columns:
+        occ["target"] = target or "(given spans)"
+    lengths = occ["text"].str.len().to_numpy()
+    bad = (occ["start"].to_numpy() < 0) | (occ["end"].to_numpy() > lengths) | (occ["start"] >= occ["end"]).to_numpy()
+    if bad.any():
+        row = occ.iloc[int(np.flatnonzero(bad)[0])]
+        raise CorpusError(f"span {row['start']}:{row['end']} of document {row['doc_id']!r} lies outside its text "
+                          f"of {len(row['text'])} characters")
+    occ["form"] = [t[s:e] for t, s, e in zip(occ["text"], occ["start"], occ["end"])]
+    return occ
 
 
 def find_occurrences(docs: pd.DataFrame, target: str | None = None, *, regex: bool = False, whole_word: bool = True,
-                     case_sensitive: bool = False) -> pd.DataFrame:
+                     case_sensitive: bool = False, labelled_hits: str = "first") -> pd.DataFrame:
     """The occurrences table: one row per occurrence, with ``occurrence_id``, ``start``, ``end``, ``form``.
 
     If ``docs`` already has ``start``/``end`` columns (DWUG, or a table that gives offsets), those spans are used and
     no search is done; ``target`` then selects rows by the ``target`` column (e.g. ``plane_nn``) when there is one.
+
+    Parameters
+    ----------
+    labelled_hits : {"first", "all"}
+        A row with a gold label and several hits of the target: keep only its first hit ("first", the default: the
+        label was given to one use), or give the label to every hit ("all"). Rows without a label keep all their
+        hits either way. How many hits were left out is in ``occ.attrs["labelled_hits_dropped"]``.
+
+    A search stops with CorpusError when matching takes longer than ``analysis.textsearch.REGEX_DEADLINE_S`` seconds
+    (plus ``REGEX_S_PER_MB`` per million characters).
     """
+    if labelled_hits not in LABELLED_HITS:
+        raise ConfigError(f"labelled_hits must be 'first' or 'all', not {labelled_hits!r}")
+    dropped = 0
     if {"start", "end"} <= set(docs.columns):
-        occ = docs.copy()
-        if target and "target" in occ.columns:
-            wanted = {t.strip() for t in target.split("|") if t.strip()}
-            occ = occ[occ["target"].astype(str).isin(wanted)]
-            if occ.empty:
-                known = ", ".join(sorted(docs["target"].astype(str).unique())[:12])
-                raise NoOccurrencesError(f"no occurrence of target {target!r}; the corpus has targets: {known}")
-        elif "target" not in occ.columns:
-            occ["target"] = target or "(given spans)"
-        lengths = occ["text"].str.len().to_numpy()
-        bad = (occ["start"].to_numpy() < 0) | (occ["end"].to_numpy() > lengths) | (occ["start"] >= occ["end"]).to_numpy()
-        if bad.any():
-            row = occ.iloc[int(np.flatnonzero(bad)[0])]
-            raise CorpusError(f"span {row['start']}:{row['end']} of document {row['doc_id']!r} lies outside its text "
-                              f"of {len(row['text'])} characters")
-        occ["form"] = [t[s:e] for t, s, e in zip(occ["text"], occ["start"], occ["end"])]
+        occ = _given_spans(docs, target)
     else:
-        pattern = re.compile(target_pattern(target, regex=regex, whole_word=whole_word),
-                             0 if case_sensitive else re.IGNORECASE)
-        rows, starts, ends, forms = [], [], [], []
-        for i, text in enumerate(docs["text"].to_numpy()):
-            for m in pattern.finditer(text):
-                if m.end() > m.start():
-                    rows.append(i)
-                    starts.append(m.start())
-                    ends.append(m.end())
-                    forms.append(m.group(0))
+        pattern = compile_pattern(target_pattern(target, regex=regex, whole_word=whole_word),
+                                  case_sensitive=case_sensitive)
+        rows, starts, ends, forms = search(pattern, docs["text"].to_numpy(), target)
         if not rows:
             raise NoOccurrencesError(f"the target {target!r} does not occur in the corpus ({len(docs)} documents"
                                      f"{', whole words only' if whole_word and not regex else ''})")
-        occ = docs.iloc[rows].copy()
-        occ["start"], occ["end"], occ["form"] = starts, ends, forms
+        keep = (_first_hit_per_labelled_row(docs, rows) if labelled_hits == "first"
+                else np.ones(len(rows), dtype=bool))
+        dropped = int((~keep).sum())
+        occ = docs.iloc[np.asarray(rows)[keep]].copy()
+        occ["start"] = np.asarray(starts)[keep]
+        occ["end"] = np.asarray(ends)[keep]
+        occ["form"] = [f for f, k in zip(forms, keep) if k]
         occ["target"] = target
     occ = occ.reset_index(drop=True)
     occ.insert(0, "occurrence_id", np.arange(len(occ)))
     first = ["occurrence_id", "doc_id", "target", "start", "end", "form", "text"]
-    return occ[first + [c for c in occ.columns if c not in first]]
+    occ = occ[first + [c for c in occ.columns if c not in first]]
+    occ.attrs["labelled_hits_dropped"] = dropped
+    return occ
 
 
 def kwic(text: str, start: int, end: int, width: int = 60) -> tuple[str, str, str]:
@@ -357,8 +434,10 @@ def kwic_table(occ: pd.DataFrame, width: int = 60) -> pd.DataFrame:
 
 def kwic_html(text: str, start: int, end: int, width: int = 60) -> str:
     """HTML-safe KWIC line with the target in bold (for plot hovers); the corpus text is escaped."""
+    from analysis.plots._text import esc  # the one escaping Plotly decodes (it shows &quot; as it stands)
+
     left, match, right = kwic(text, start, end, width)
-    return f"{html.escape(left)}<b>{html.escape(match)}</b>{html.escape(right)}"
+    return f"{esc(left)}<b>{esc(match)}</b>{esc(right)}"
 
 
 def content_hash(occ: pd.DataFrame) -> str:
@@ -387,13 +466,19 @@ def texts_and_spans(occ: pd.DataFrame) -> tuple[list[str], list[tuple[int, int, 
     return texts, spans
 
 
+def count_order_key(value) -> tuple:
+    """Order of the rows of a count table: natural (s2 before s10, 2 before 10), "(none)" (no value) last of all."""
+    return (value == "(none)", natural_key(value))
+
+
 def summarize(occ: pd.DataFrame) -> dict:
     """Counts for the Corpus page: occurrences, documents, forms, per-year/period/label counts."""
     out = {"occurrences": int(len(occ)), "documents": int(occ["doc_id"].nunique()),
            "forms": occ["form"].str.lower().value_counts().to_dict()}
     for col in ("period", "label"):
         if col in occ.columns:
-            out[col] = occ[col].astype("string").fillna("(none)").value_counts().sort_index().to_dict()
+            counts = occ[col].astype("string").fillna("(none)").value_counts()
+            out[col] = {k: int(counts[k]) for k in sorted(counts.index, key=count_order_key)}
     if "year" in occ.columns:
         out["year_missing"] = int(occ["year"].isna().sum())
     return out

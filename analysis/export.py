@@ -3,6 +3,11 @@
 Static images (PNG/SVG) need kaleido and a Chrome/Chromium on the machine; HTML needs nothing (plotly.js is inlined so
 the file opens offline). :func:`static_export_available` tells whether PNG/SVG can be written, and :func:`save_figure`
 says clearly which formats it skipped and why, instead of failing.
+
+CSV exports are made safe to open in a spreadsheet: a text cell that starts like a formula (``=``, ``+``, ``-``, ``@``,
+a tab or a carriage return, e.g. ``=HYPERLINK(...)``) gets a leading ``'``, which spreadsheet programs read as "this
+is text" (numbers, also negative ones, stay numbers). Manifests never carry absolute paths: a parameter value that is
+an absolute path is written as :func:`analysis.paths.display_path` gives it (relative to the project or a cache).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -17,6 +23,12 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import __version__
+from analysis.paths import display_path
+
+# Cells a spreadsheet would evaluate (OWASP "CSV injection"); tab and CR too, since some programs strip them first.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# ... except plain numbers written as text ("-1", "+2.5e3"), which a spreadsheet reads as the number they are.
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 _STATIC: dict[str, str | None] = {}
 
@@ -33,9 +45,14 @@ def versions() -> dict:
 
 
 def manifest(params: dict, *, kind: str) -> dict:
-    """The parameters that made an export, with versions and a timestamp."""
+    """The parameters that made an export, with versions and a timestamp; absolute paths become relative names."""
     return {"kind": kind, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "parameters": _jsonable(params),
             "versions": versions()}
+
+
+def _is_absolute_path(text: str) -> bool:
+    """An absolute (or ``~``) path, not text that merely contains a slash."""
+    return (text.startswith("~/") or text == "~" or os.path.isabs(text)) and "\n" not in text
 
 
 def _jsonable(obj):
@@ -45,13 +62,18 @@ def _jsonable(obj):
         return [_jsonable(v) for v in obj]
     if hasattr(obj, "item") and callable(obj.item):
         try:
-            return obj.item()
+            value = obj.item()  # numpy scalars (np.str_ paths included) become Python values
         except (ValueError, TypeError):
-            pass
-    if isinstance(obj, (str, int, float, bool)) or obj is None:
+            value = obj
+        if value is not obj:
+            return _jsonable(value)
+    if isinstance(obj, str):
+        # an install or home path says who and where the exporter is, and means nothing on another machine
+        return display_path(obj) if _is_absolute_path(obj) else obj
+    if isinstance(obj, (int, float, bool)) or obj is None:
         return obj
     if isinstance(obj, Path):
-        return str(obj)
+        return display_path(obj) if obj.is_absolute() or str(obj).startswith("~") else obj.as_posix()
     return str(obj)
 
 
@@ -153,13 +175,35 @@ def save_table(df: pd.DataFrame, out_dir: str | Path, stem: str, params: dict) -
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{stem}.csv"
-    df.to_csv(path, index=False)
+    path.write_bytes(table_csv(df))
     (out / f"{stem}.manifest.json").write_text(manifest_json(params, kind=f"table:{stem}"), encoding="utf-8")
     return str(path)
 
 
 def table_csv(df: pd.DataFrame) -> bytes:
-    return df.to_csv(index=False).encode("utf-8")
+    """UTF-8 CSV of ``df`` (no index) with formula-like text cells and headers neutralised (see the module notes)."""
+    return neutralize_formulas(df).to_csv(index=False).encode("utf-8")
+
+
+def _safe_cell(value):
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def neutralize_formulas(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` in which text cells (and column names) that a spreadsheet would run as a formula start with
+    ``'``; numeric columns are left as they are."""
+    out = df.copy()
+    out.columns = [_safe_cell(str(c)) if isinstance(c, str) else c for c in out.columns]
+    for i in range(out.shape[1]):
+        col = out.iloc[:, i]
+        if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            continue
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            col = col.astype(object)
+        out.isetitem(i, col.map(_safe_cell))
+    return out
 
 
 def parse_formats(text: str) -> tuple[str, ...]:

@@ -64,6 +64,8 @@ def check_allowed(path: str | Path, *, roots: list[Path] | None = None, what: st
     whether or not the path exists, so that the dashboard reveals nothing about files outside the roots.
     """
     roots = allowed_roots() if roots is None else [Path(os.path.realpath(r)) for r in roots]
+    if "\x00" in str(path):  # os.path.realpath raises ValueError on NUL; the answer is the same refusal
+        raise PathNotAllowedError(f"a {what} cannot contain a NUL character")
     raw = Path(str(path).strip()).expanduser()
     if not raw.is_absolute():
         raw = ROOT / raw

@@ -28,6 +28,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from analysis._util import natural_sorted
 from analysis.errors import ConfigError, TooFewPointsError
 
 __all__ = [
@@ -725,11 +726,6 @@ def _gold_mask(labels_true) -> np.ndarray:
     return (s.notna() & (s.astype(str).str.strip() != "")).to_numpy()
 
 
-def _natural_key(label: str):
-    """Sort key that puts "2" before "10" (DWUG cluster ids are numbers stored as text)."""
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", str(label)) if part]
-
-
 def contingency_table(labels_true, labels_pred, *, cluster_names: dict | None = None) -> pd.DataFrame:
     """Cluster x gold-label counts.
 
@@ -753,7 +749,7 @@ def contingency_table(labels_true, labels_pred, *, cluster_names: dict | None = 
         raise ConfigError(f"{len(y)} gold labels but {len(c)} cluster labels.")
     mask = _gold_mask(y)
     table = pd.crosstab(pd.Series(c[mask], name="cluster"), pd.Series(y[mask].astype(str), name="label"))
-    table = table.sort_index().reindex(sorted(table.columns, key=_natural_key), axis=1)
+    table = table.reindex(index=natural_sorted(table.index), columns=natural_sorted(table.columns))
     if cluster_names:
         table.index = [cluster_names.get(i, str(i)) for i in table.index]
         table.index.name = "cluster"

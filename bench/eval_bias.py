@@ -98,7 +98,9 @@ def main(argv=None) -> int:
               f"p < 0.05 in {int((sub['p_value'] < 0.05).sum())}, Holm p < 0.05 in {int((sub['p_holm'] < 0.05).sum())}")
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
-        frame.to_csv(Path(args.out) / "results.csv", index=False)
+        from analysis.export import table_csv
+
+        (Path(args.out) / "results.csv").write_bytes(table_csv(frame))
     return 0
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from analysis.corpus import (ColumnSpec, find_occurrences, kwic, kwic_html, load_corpus, parse_years, texts_and_spans)
-from analysis.errors import CorpusError, NoOccurrencesError
+from analysis.errors import ConfigError, CorpusError, NoOccurrencesError
 from tests.conftest import DEMO
 
 ROWS = [
@@ -40,11 +40,14 @@ def test_formats_load_the_same(tmp_path, fmt):
     assert list(docs["doc_id"]) == ["a", "b", "c"]
     assert docs["year"].tolist()[:2] == [1901, 1850] and pd.isna(docs["year"].iloc[2])
     assert "src" in docs.columns  # other columns kept as metadata
-    occ = find_occurrences(docs, "plane|planes")
+    occ = find_occurrences(docs, "plane|planes", labelled_hits="all")
     assert occ["form"].tolist() == ["plane", "Planes", "plane"]
     for t, s, e, f in zip(occ["text"], occ["start"], occ["end"], occ["form"]):
         assert t[s:e] == f
     assert occ["label"].tolist() == ["aircraft", "aircraft", "geometry"]
+    # By default a labelled row keeps its first hit only (row "a" has two).
+    first = find_occurrences(docs, "plane|planes")
+    assert first["form"].tolist() == ["plane", "plane"] and first.attrs["labelled_hits_dropped"] == 1
 
 
 def test_whole_word_case_and_regex():
@@ -142,3 +145,109 @@ def test_count_table_orders_labels_naturally():
     table = count_table(df, "label")
     assert table["label"].tolist() == ["1", "2", "10", "noise", "(none)"]
     assert table["occurrences"].tolist() == [1, 2, 1, 1, 1]
+
+
+# ------------------------------------------------------------------------------------------- patterns that backtrack
+def test_catastrophic_regex_is_stopped_with_a_clear_message():
+    # (a+)+$ backtracks exponentially on a's followed by a b: without a time limit this search never ends (the test
+    # would hang, which is its failure mode; nothing here measures time).
+    docs = pd.DataFrame({"doc_id": ["1", "2"], "text": ["a plane", "a" * 50_000 + "b"]})
+    with pytest.raises(CorpusError, match=r"took longer than 2 s.*avoid nested repetition like \(a\+\)\+"):
+        find_occurrences(docs, "(a+)+$", regex=True)
+
+
+def test_deadline_covers_the_whole_corpus(monkeypatch):
+    # Many documents, each far under the limit on its own (tens of milliseconds), must not add up to an unbounded
+    # search: the limit is for the corpus, not per document.
+    import analysis.textsearch as search_mod
+
+    monkeypatch.setattr(search_mod, "REGEX_DEADLINE_S", 0.2, raising=False)
+    docs = pd.DataFrame({"doc_id": [str(i) for i in range(200)], "text": ["a" * 24 + "b"] * 200})
+    with pytest.raises(CorpusError, match="took longer than 0.2 s"):
+        find_occurrences(docs, "(a|aa)+$", regex=True)
+
+
+def test_search_keeps_unicode_whole_words_and_case_folding():
+    docs = pd.DataFrame({"doc_id": ["1"], "text": ["Café cafés CAFÉ café_x naïve Naïve"]})
+    assert find_occurrences(docs, "café")["form"].tolist() == ["Café", "CAFÉ"]  # é is a word character
+    assert find_occurrences(docs, "naïve", case_sensitive=True)["form"].tolist() == ["naïve"]
+    assert find_occurrences(docs, r"caf\w+", regex=True)["form"].tolist() == ["Café", "cafés", "CAFÉ", "café_x"]
+    with pytest.raises(CorpusError, match="not a valid regular expression"):
+        find_occurrences(docs, "caf(é", regex=True)
+
+
+# ------------------------------------------------------------------------------------------ no silently altered values
+def test_negative_and_bc_years_keep_their_sign():
+    years = parse_years(pd.Series(["-500", "500 BC", "44 BCE", "−12", -300, "1836-05-01", "May 1901", "+20", "2.5"]))
+    assert years.tolist()[:8] == [-500, -500, -44, -12, -300, 1836, 1901, 20]
+    assert pd.isna(years.iloc[8])
+
+
+def test_non_integral_offsets_are_refused_not_rounded(tmp_path):
+    p = tmp_path / "spans.csv"
+    pd.DataFrame({"text": ["a plane here", "one plane"], "start": ["2", "4.0"], "end": ["7", "9"]}).to_csv(
+        p, index=False)
+    assert find_occurrences(load_corpus(p))["form"].tolist() == ["plane", "plane"]  # 4.0 is a whole number
+    pd.DataFrame({"text": ["a plane here", "one plane"], "start": [2, 2.5], "end": [7, 9]}).to_csv(p, index=False)
+    with pytest.raises(CorpusError, match=r"column 'start' row 2 holds '2.5'.*not a whole number"):
+        load_corpus(p)
+
+
+def test_jsonl_lone_surrogate_is_refused_naming_the_line(tmp_path):
+    p = tmp_path / "s.jsonl"
+    p.write_text('{"text": "a plane"}\n{"text": "bad \\ud800 plane"}\n', encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"line 2 .*lone UTF-16 surrogate"):
+        load_corpus(p)
+    # A surrogate pair is one character, and an escaped backslash is text: both load.
+    p.write_text('{"text": "ok \\ud83d\\ude00 plane"}\n{"text": "path \\\\ud800 plane"}\n', encoding="utf-8")
+    assert load_corpus(p)["text"].tolist() == ["ok \U0001F600 plane", "path \\ud800 plane"]
+
+
+# ---------------------------------------------------------------------------------------- labelled rows, several hits
+def test_labelled_rows_keep_their_first_hit_by_default():
+    docs = pd.DataFrame({"doc_id": ["a", "b", "c"], "text": ["plane and plane again plane", "plane, plane", "plane"],
+                         "label": pd.Series(["air", None, "geo"], dtype="string")})
+    occ = find_occurrences(docs, "plane")
+    assert occ["doc_id"].tolist() == ["a", "b", "b", "c"]  # the unlabelled row keeps both hits
+    assert occ["start"].tolist() == [0, 0, 7, 0] and occ["occurrence_id"].tolist() == [0, 1, 2, 3]
+    assert occ.attrs["labelled_hits_dropped"] == 2
+    every = find_occurrences(docs, "plane", labelled_hits="all")
+    assert every["doc_id"].tolist() == ["a", "a", "a", "b", "b", "c"] and every.attrs["labelled_hits_dropped"] == 0
+    assert every["label"].tolist()[:3] == ["air"] * 3
+    with pytest.raises(ConfigError, match="labelled_hits"):
+        find_occurrences(docs, "plane", labelled_hits="some")
+
+
+def test_given_spans_are_not_affected_by_labelled_hits():
+    docs = load_corpus(DEMO / "dwug_en")
+    occ = find_occurrences(docs, "plane_nn")
+    assert len(occ) == 200 and occ.attrs["labelled_hits_dropped"] == 0
+    assert len(find_occurrences(docs, "plane_nn", labelled_hits="all")) == 200
+
+
+# ------------------------------------------------------------------------------------------------ natural label order
+def test_label_counts_sort_naturally_on_the_corpus_page():
+    from analysis.corpus import summarize
+    from analysis.plots.corpus import count_table, plot_counts
+
+    labels = ["s10", "s2", "s0", "s11", "s1", "s2"]
+    occ = pd.DataFrame({"doc_id": list("abcdef"), "form": ["x"] * 6, "label": labels})
+    order = ["s0", "s1", "s2", "s10", "s11"]
+    assert list(summarize(occ)["label"]) == order and summarize(occ)["label"]["s2"] == 2
+    table = count_table(occ, "label")
+    assert table["label"].tolist() == order
+    fig = plot_counts(table, column="label")
+    assert list(fig.to_dict()["data"][0]["x"]) == order
+    assert list(fig.layout.xaxis.categoryarray) == order
+
+
+def test_legends_and_heatmaps_sort_labels_naturally():
+    from analysis.plots.senses import plot_contingency, plot_projection
+
+    labels = ["s10", "s2", "s0", "s11", "s1"]
+    view = pd.DataFrame({"occurrence_id": range(5), "x": range(5), "y": range(5), "label": labels})
+    assert [t["name"] for t in plot_projection(view, color="label").to_dict()["data"]] == \
+        ["s0", "s1", "s2", "s10", "s11"]
+    table = pd.DataFrame([[1, 2, 3, 4, 5]], index=["c0"], columns=labels)
+    (hm,) = plot_contingency(table).to_dict()["data"]
+    assert list(hm["x"]) == ["s0", "s1", "s2", "s10", "s11"]

@@ -55,7 +55,7 @@ def test_projection_hover_is_escaped_kwic_with_target_bold_and_fields():
 def test_projection_colour_by_other_columns_and_3d():
     v = _view()
     fig = P.plot_projection(v, color="label")
-    assert {t["name"] for t in fig.to_dict()["data"]} == {"geometry", "aircraft", "<b>odd</b>", "(none)"}
+    assert {t["name"] for t in fig.to_dict()["data"]} == {"geometry", "aircraft", "&lt;b&gt;odd&lt;/b&gt;", "(none)"}
     many = pd.DataFrame({"occurrence_id": range(40), "x": range(40), "y": range(40), "z": range(40),
                          "year": np.arange(1800, 2000, 5), "cluster_name": ["a"] * 40})
     fig = P.plot_projection(many, color="year", z="z")

@@ -78,6 +78,6 @@ def table(df, *, name: str, params: dict, key: str | None = None, **dataframe_kw
 def error(exc: BaseException) -> None:
     """A user-facing error as a red box (SenseScopeError messages are written for users)."""
     if isinstance(exc, SenseScopeError):
-        st.error(str(exc))
+        st.error(md_escape(str(exc)))  # messages quote user input (file names, terms): never read as Markdown
     else:
         st.exception(exc)

@@ -2,7 +2,8 @@
 beyond grouping and means for display.
 
 Inputs are ``results_frame(results)`` (one row per test x level x model x layer) and ``items_frame(results)`` (one row
-per target item with its s(w, A, B)), so the same figures can be drawn from a saved ``bias.json`` / CSV.
+per target item with its s(w, A, B)), so the same figures can be drawn from a saved ``bias.json`` / CSV. Test names,
+models, words, sentences and titles are escaped before they reach the figure (``analysis.plots._text``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
+
+from analysis.plots._text import esc, esc_all, esc_title
 
 PALETTE = qualitative.Plotly + qualitative.D3
 SET_COLORS = {"X": "#4C78A8", "Y": "#F58518"}
@@ -28,7 +31,7 @@ def significance_mark(p: float, alpha: float = 0.05) -> str:
 
 
 def _row_label(df: pd.DataFrame) -> pd.Series:
-    """The test name, plus the level and layer when the frame holds several of them."""
+    """The test name, plus the level and layer when the frame holds several of them (plain text: escape to draw)."""
     label = df["test"].astype(str)
     if df["level"].nunique() > 1:
         label = label + " · " + df["level"].astype(str)
@@ -56,13 +59,14 @@ def plot_effect_sizes(results: pd.DataFrame, *, p_col: str = "p_value", alpha: f
     """
     p_col = _p_column(results, p_col)
     df = results.copy()
-    df["row"] = _row_label(df)
+    df["row"] = esc_all(_row_label(df))  # escaping is one-to-one, so the escaped names still key the rows
     rows = list(dict.fromkeys(df["row"]))
     fig = go.Figure()
     values = df[["effect_size", "ci_low", "ci_high"]].to_numpy(float)
     span = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
     pad = 0.04 * span
-    for i, (model, d) in enumerate(df.groupby("model", sort=False)):
+    for i, (model_raw, d) in enumerate(df.groupby("model", sort=False)):
+        model = esc(model_raw)
         d = d.set_index("row").reindex(rows)
         y = d["effect_size"].to_numpy(float)
         lo, hi = d["ci_low"].to_numpy(float), d["ci_high"].to_numpy(float)
@@ -73,7 +77,7 @@ def plot_effect_sizes(results: pd.DataFrame, *, p_col: str = "p_value", alpha: f
                  for r, v, a, b, p in zip(rows, y, lo, hi, pv)]
         color = PALETTE[i % len(PALETTE)]
         fig.add_trace(go.Bar(
-            x=rows, y=y, name=str(model), marker_color=color, offsetgroup=str(i), legendgroup=str(model),
+            x=rows, y=y, name=model, marker_color=color, offsetgroup=str(i), legendgroup=model,
             hovertext=hover, hoverinfo="text",
             error_y=dict(type="data", symmetric=False, array=np.where(np.isfinite(hi), hi - y, 0),
                          arrayminus=np.where(np.isfinite(lo), y - lo, 0), thickness=1.2, width=3)))
@@ -82,12 +86,12 @@ def plot_effect_sizes(results: pd.DataFrame, *, p_col: str = "p_value", alpha: f
         bottom = np.where(np.isfinite(lo), np.fmin(lo, y), y)
         pos = np.where(np.nan_to_num(y) >= 0, top + pad, bottom - pad)
         fig.add_trace(go.Scatter(
-            x=rows, y=pos, text=marks, mode="text", offsetgroup=str(i), legendgroup=str(model), showlegend=False,
+            x=rows, y=pos, text=marks, mode="text", offsetgroup=str(i), legendgroup=model, showlegend=False,
             textposition=["top center" if v >= 0 else "bottom center" for v in np.nan_to_num(y)], textfont=dict(size=15, color=color), hoverinfo="skip",
             name=f"{model} significance", cliponaxis=False))
     fig.add_hline(y=0, line_color="#888", line_width=1)
-    fig.update_layout(barmode="group", scattermode="group", title=title or "Effect size d per test (bars: bootstrap interval; "
-                      f"* {p_col.replace('_', ' ')} < {alpha:g})", height=420,
+    default = f"Effect size d per test (bars: bootstrap interval; * {p_col.replace('_', ' ')} < {alpha:g})"
+    fig.update_layout(barmode="group", scattermode="group", title=esc_title(title) or default, height=420,
                       margin=dict(l=50, r=20, t=60, b=120), legend_title_text="model")
     fig.update_xaxes(tickangle=-40, type="category")
     finite = values[np.isfinite(values)]
@@ -110,7 +114,7 @@ def plot_layer_heatmap(results: pd.DataFrame, *, value: str = "effect_size", p_c
         label = label + " · " + df["level"].astype(str)
     if df["model"].nunique() > 1:
         label = label + " · " + df["model"].astype(str)
-    df["row"] = label
+    df["row"] = esc_all(label)
     rows = list(dict.fromkeys(df["row"]))
     layers = sorted(df["layer"].unique())
     z = df.pivot_table(index="row", columns="layer", values=value, aggfunc="first").reindex(index=rows,
@@ -124,7 +128,7 @@ def plot_layer_heatmap(results: pd.DataFrame, *, value: str = "effect_size", p_c
         z=zv, x=[str(l) for l in layers], y=rows, text=text, texttemplate="%{text}", colorscale="RdBu",
         reversescale=True, zmid=0, zmin=-bound, zmax=bound, colorbar=dict(title="d"),
         customdata=pv, hovertemplate="%{y}<br>layer %{x}<br>d = %{z:.3f}<br>p = %{customdata:.3g}<extra></extra>"))
-    fig.update_layout(title=title or f"Effect size across layers (* {p_col.replace('_', ' ')} < {alpha:g})",
+    fig.update_layout(title=esc_title(title) or f"Effect size across layers (* {p_col.replace('_', ' ')} < {alpha:g})",
                       height=max(300, 28 * len(rows) + 140), margin=dict(l=50, r=20, t=60, b=50))
     fig.update_xaxes(title="layer (0 = embeddings)", type="category")
     fig.update_yaxes(autorange="reversed", type="category")
@@ -156,14 +160,14 @@ def plot_word_associations(items: pd.DataFrame, *, title: str | None = None, max
     if keys and (items[keys].drop_duplicates().shape[0] > 1):
         raise ValueError("plot_word_associations takes the items of one test, level, model and layer")
     scores = word_scores(items)
-    order = list(scores["word"])
+    order = esc_all(scores["word"])
     fig = go.Figure()
     for set_key, d in scores.groupby("set", sort=True):
-        name = str(d["set_name"].iloc[0])
+        name = esc(d["set_name"].iloc[0])
         fig.add_trace(go.Bar(
-            y=d["word"], x=d["mean"], orientation="h", name=f"{set_key}: {name}",
+            y=esc_all(d["word"]), x=d["mean"], orientation="h", name=f"{esc(set_key)}: {name}",
             marker_color=SET_COLORS.get(set_key, "#888"), opacity=0.85,
-            hovertext=[f"<b>{w}</b> ({name})<br>mean s = {m:.4f} over {c} item(s)"
+            hovertext=[f"<b>{esc(w)}</b> ({name})<br>mean s = {m:.4f} over {c} item(s)"
                        for w, m, c in zip(d["word"], d["mean"], d["count"])], hoverinfo="text"))
     if (scores["count"] > 1).any():
         pts = items.copy()
@@ -171,10 +175,11 @@ def plot_word_associations(items: pd.DataFrame, *, title: str | None = None, max
         if len(pts) > max_points:
             pts = pts.sample(max_points, random_state=0)
         fig.add_trace(go.Scatter(
-            y=pts["word"], x=pts["s"], mode="markers", name="items", marker=dict(size=5, color="#333", opacity=0.45),
-            hovertext=[f"{t}<br>s = {s:.4f}" for t, s in zip(pts["text"], pts["s"])], hoverinfo="text"))
+            y=esc_all(pts["word"]), x=pts["s"], mode="markers", name="items",
+            marker=dict(size=5, color="#333", opacity=0.45),
+            hovertext=[f"{esc(t)}<br>s = {s:.4f}" for t, s in zip(pts["text"], pts["s"])], hoverinfo="text"))
     fig.add_vline(x=0, line_color="#888", line_width=1)
-    fig.update_layout(title=title or "s(w, A, B) per target word (positive: closer to A than to B)",
+    fig.update_layout(title=esc_title(title) or "s(w, A, B) per target word (positive: closer to A than to B)",
                       height=max(320, 18 * len(order) + 120), margin=dict(l=120, r=20, t=60, b=50),
                       barmode="overlay", legend_title_text="")
     fig.update_yaxes(categoryorder="array", categoryarray=order, type="category")

@@ -4,6 +4,7 @@ Inputs are ``DimensionRun.records`` (one row per checkpoint x layer: ``checkpoin
 ``mean``, ``median``, ``std``, ``global``, ``train_loss``, ``eval_loss``, ...), ``DimensionRun.token_lid`` (one row per
 checkpoint x layer x token: ``checkpoint``, ``order``, ``layer``, ``lid``) and a fine-tuning log (``log.jsonl`` rows:
 ``step``, ``train_loss``, ``eval_loss``), so the same figures can be drawn from saved ``dimension.json`` / CSV files.
+Checkpoint names and titles are escaped before they reach the figure (``analysis.plots._text``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from analysis.plots._text import esc, esc_all
+
 LID_COLOR = "#4C78A8"
 GLOBAL_COLOR = "#72B7B2"
 TRAIN_COLOR = "#F58518"
@@ -20,7 +23,7 @@ EVAL_COLOR = "#E45756"
 
 
 def _layout(fig: go.Figure, title: str, height: int = 400) -> go.Figure:
-    fig.update_layout(title=title, height=height, margin=dict(l=60, r=60, t=60, b=50), legend_title_text="",
+    fig.update_layout(title=esc(title), height=height, margin=dict(l=60, r=60, t=60, b=50), legend_title_text="",
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
     return fig
 
@@ -32,7 +35,7 @@ def _checkpoint_axis(df: pd.DataFrame) -> tuple[list, str, bool]:
     per_ck = df.assign(_s=steps).drop_duplicates("checkpoint")
     if per_ck["_s"].notna().all() and per_ck["_s"].is_unique:
         return steps.tolist(), "training step", True
-    return df["checkpoint"].astype(str).tolist(), "checkpoint", False
+    return esc_all(df["checkpoint"]), "checkpoint", False
 
 
 def _last_layer(df: pd.DataFrame) -> int:
@@ -65,7 +68,8 @@ def plot_lid_trajectory(records: pd.DataFrame, *, layer: int | None = None, show
         raise ValueError(f"no records for layer {layer}")
     x, xtitle, numeric = _checkpoint_axis(df)
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    hover = [f"<b>{c}</b><br>mean LID {m:.2f} ± {s:.2f}<br>median {md:.2f}<br>{int(n)} tokens, {int(d)} duplicates"
+    hover = [f"<b>{esc(c)}</b><br>mean LID {m:.2f} ± {s:.2f}<br>median {md:.2f}<br>{int(n)} tokens, "
+             f"{int(d)} duplicates"
              for c, m, s, md, n, d in zip(df["checkpoint"], df["mean"], df["std"], df["median"], df["n_tokens"],
                                           df["n_duplicates"])]
     fig.add_trace(go.Scatter(x=x, y=df["mean"], mode="lines+markers", name=f"mean LID (layer {layer})",
@@ -109,7 +113,7 @@ def plot_lid_violins(token_lid: pd.DataFrame, *, layer: int | None = None, title
         vals = part["lid"].to_numpy()
         if len(vals) > max_points:
             vals = np.sort(vals)[np.linspace(0, len(vals) - 1, max_points).astype(int)]
-        fig.add_trace(go.Violin(y=vals, name=str(ck), box_visible=True, meanline_visible=True, points=False,
+        fig.add_trace(go.Violin(y=vals, name=esc(ck), box_visible=True, meanline_visible=True, points=False,
                                 spanmode="hard",  # no smoothing tails below the smallest LID (never below 0)
                                 line_color=LID_COLOR, fillcolor="rgba(76,120,168,0.35)", showlegend=False))
     fig.update_xaxes(title="checkpoint", type="category")
@@ -127,9 +131,10 @@ def plot_lid_heatmap(records: pd.DataFrame, *, value: str = "mean", title: str |
     grid = grid.reindex(index=layers, columns=cks)
     z = grid.to_numpy(dtype=float)
     text = [[("" if not np.isfinite(v) else f"{v:.1f}") for v in row] for row in z]
-    fig = go.Figure(go.Heatmap(z=z, x=cks, y=[str(l) for l in layers], colorscale="Viridis", text=text,
-                               texttemplate="%{text}", colorbar=dict(title=value),
-                               hovertemplate="checkpoint %{x}<br>layer %{y}<br>" + value + " %{z:.2f}<extra></extra>"))
+    fig = go.Figure(go.Heatmap(z=z, x=esc_all(cks), y=[str(l) for l in layers], colorscale="Viridis", text=text,
+                               texttemplate="%{text}", colorbar=dict(title=esc(value)),
+                               hovertemplate=f"checkpoint %{{x}}<br>layer %{{y}}<br>{esc(value)} %{{z:.2f}}"
+                                             "<extra></extra>"))
     fig.update_xaxes(title="checkpoint", type="category")
     fig.update_yaxes(title="layer (0 = embeddings)", type="category")
     return _layout(fig, title or f"{value.capitalize()} local intrinsic dimension per layer and checkpoint",

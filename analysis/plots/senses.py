@@ -1,17 +1,18 @@
 """Figures of the Senses view: projection scatter, silhouette curve, contingency heatmap, model x layer comparison.
 
 Each function takes tidy data and returns a plotly Figure; nothing is fitted here. Hover texts are HTML: corpus text
-must arrive already escaped (``analysis.corpus.kwic_html`` escapes it and bolds the target); other hover values
-(labels, names) are escaped here.
+must arrive already escaped (``analysis.corpus.kwic_html`` escapes it and bolds the target); every other data string
+(labels, names, legend entries, categories, titles) is escaped here (``analysis.plots._text``).
 """
 
 from __future__ import annotations
 
-import html
-
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+
+from analysis._util import natural_key
+from analysis.plots._text import esc, esc_all, esc_title
 
 # Okabe-Ito first (colour-blind safe), then Plotly's defaults for more clusters.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000",
@@ -24,14 +25,8 @@ SCORE_NAMES = {"purity": "purity", "inverse_purity": "inverse purity", "purity_f
 
 
 def _esc(v) -> str:
-    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
-        return "–"
-    try:
-        if pd.isna(v):
-            return "–"
-    except (TypeError, ValueError):
-        pass
-    return html.escape(str(v))
+    """A hover value: escaped, a dash when missing."""
+    return esc(v, "–")
 
 
 def _hover(df: pd.DataFrame, fields: list[tuple[str, str]]) -> list[str]:
@@ -87,21 +82,22 @@ def plot_projection(df: pd.DataFrame, *, color: str = "cluster_name", x: str = "
     if _is_numeric(col):
         coords = {"x": df[x], "y": df[y]} | ({"z": df[z]} if three else {})
         fig.add_trace(Scatter(**coords, mode="markers", customdata=ids, text=hover,
-                              hovertemplate="%{text}<extra></extra>", name=color,
+                              hovertemplate="%{text}<extra></extra>", name=esc(color),
                               marker=dict(size=size, color=col, colorscale="Viridis", showscale=True,
-                                          colorbar=dict(title=color), opacity=0.85)))
+                                          colorbar=dict(title=esc(color)), opacity=0.85)))
     else:
         values = col.astype("string").fillna("(none)")
-        cats = list(category_order) if category_order else sorted(values.unique(), key=str)
-        cats = [c for c in cats if c in set(values)] + [c for c in sorted(values.unique(), key=str) if c not in cats]
+        natural = sorted(values.unique(), key=natural_key)  # s2 before s10
+        cats = list(category_order) if category_order else natural
+        cats = [c for c in cats if c in set(values)] + [c for c in natural if c not in cats]
         for i, cat in enumerate(cats):
             m = (values == cat).to_numpy()
             colour = NOISE_COLOUR if cat in ("noise", "(none)") else PALETTE[i % len(PALETTE)]
             coords = {"x": df.loc[m, x], "y": df.loc[m, y]} | ({"z": df.loc[m, z]} if three else {})
             fig.add_trace(Scatter(**coords, mode="markers", customdata=ids[m], text=hover[m],
-                                  hovertemplate="%{text}<extra></extra>", name=str(cat),
+                                  hovertemplate="%{text}<extra></extra>", name=esc(cat),
                                   marker=dict(size=size, color=colour, opacity=0.8)))
-    fig.update_layout(title=title, legend_title_text=color.replace("_", " "), template="plotly_white",
+    fig.update_layout(title=esc_title(title), legend_title_text=esc(color.replace("_", " ")), template="plotly_white",
                       hoverlabel=dict(align="left"), margin=dict(l=10, r=10, t=50 if title else 20, b=10),
                       dragmode="lasso" if not three else None, height=560)
     if not three:
@@ -126,7 +122,7 @@ def plot_silhouette(silhouette: dict | pd.DataFrame, *, chosen: int | None = Non
     if chosen is not None and chosen in set(d["k"]):
         fig.add_trace(go.Scatter(x=[chosen], y=d.loc[d["k"] == chosen, "silhouette"], mode="markers", name=f"k = {chosen}",
                                  marker=dict(size=14, symbol="circle-open", line=dict(width=3), color="#D55E00")))
-    fig.update_layout(title=title, xaxis_title="k (number of clusters)", yaxis_title="silhouette",
+    fig.update_layout(title=esc_title(title), xaxis_title="k (number of clusters)", yaxis_title="silhouette",
                       template="plotly_white", height=280, showlegend=False, margin=dict(l=10, r=10, t=40 if title else 10, b=10))
     fig.update_xaxes(dtick=1)
     return fig
@@ -137,22 +133,24 @@ def plot_contingency(table: pd.DataFrame, *, normalize: str | None = None, title
 
     Parameters
     ----------
-    table : DataFrame, index = clusters (names), columns = gold labels, values = counts
+    table : DataFrame, index = clusters (names, drawn in the table's order), columns = gold labels (drawn in natural
+        order: s2 before s10), values = counts
     normalize : None, "row" or "column"
         Colour by the share within each cluster (row) or label (column); cells still show counts.
     """
+    table = table.reindex(columns=sorted(table.columns, key=natural_key))
     counts = table.to_numpy(dtype=float)
     z = counts
     if normalize == "row":
         z = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     elif normalize == "column":
         z = counts / np.maximum(counts.sum(axis=0, keepdims=True), 1)
-    rows = [_esc(r) for r in table.index]
-    cols = [_esc(c) for c in table.columns]
+    rows = esc_all(table.index, "–")
+    cols = esc_all(table.columns, "–")
     fig = go.Figure(go.Heatmap(z=z, x=cols, y=rows, text=counts.astype(int), texttemplate="%{text}",
                                colorscale="Blues", showscale=normalize is not None,
                                hovertemplate="cluster %{y}<br>label %{x}<br>%{text} occurrences<extra></extra>"))
-    fig.update_layout(title=title, xaxis_title="gold label", yaxis_title="cluster", template="plotly_white",
+    fig.update_layout(title=esc_title(title), xaxis_title="gold label", yaxis_title="cluster", template="plotly_white",
                       height=max(260, 60 + 36 * len(rows)), margin=dict(l=10, r=10, t=40 if title else 10, b=10))
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category")
@@ -174,13 +172,15 @@ def plot_layer_comparison(df: pd.DataFrame, *, score: str = "ari", model: str = 
     d = df.copy()
     d["_x"] = [int(str(v).split("-")[-1]) for v in d[layer]]
     fig = go.Figure()
+    score_name = esc(SCORE_NAMES.get(score, score))
     for i, (name, g) in enumerate(d.groupby(model, sort=False)):
         g = g.sort_values("_x")
-        fig.add_trace(go.Scatter(x=g["_x"], y=g[score], mode="lines+markers", name=str(name),
-                                 text=[str(v) for v in g[layer]], line=dict(color=PALETTE[i % len(PALETTE)]),
-                                 hovertemplate=f"{_esc(name)}<br>layer %{{text}}<br>{SCORE_NAMES.get(score, score)} = "
+        fig.add_trace(go.Scatter(x=g["_x"], y=g[score], mode="lines+markers", name=esc(name),
+                                 text=esc_all(g[layer]), line=dict(color=PALETTE[i % len(PALETTE)]),
+                                 hovertemplate=f"{_esc(name)}<br>layer %{{text}}<br>{score_name} = "
                                                "%{y:.3f}<extra></extra>"))
-    fig.update_layout(title=title, xaxis_title="layer (0 = embeddings)", yaxis_title=SCORE_NAMES.get(score, score),
+    fig.update_layout(title=esc_title(title), xaxis_title="layer (0 = embeddings)",
+                      yaxis_title=score_name,
                       template="plotly_white", height=380, legend_title_text="model",
                       margin=dict(l=10, r=10, t=40 if title else 10, b=10))
     fig.update_xaxes(dtick=1)

@@ -2,7 +2,8 @@
 
 Inputs are the frames the result objects produce (``Periods.counts_frame()``, ``SenseShares.to_frame()``,
 ``ShiftResult.pairs_frame()``, ``Trajectory.prototype_frame()``, ``rank_targets(...)``), so that a notebook user can
-draw the same figures from saved CSVs.
+draw the same figures from saved CSVs. Every data string (period, sense and target names, titles) is escaped before
+it reaches the figure (``analysis.plots._text``), so names holding HTML are shown as text, never as live markup.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from analysis.plots._text import esc, esc_all
+
 PALETTE = qualitative.Plotly + qualitative.D3
 NOISE_COLOR = "#B0B0B0"
 _METRIC_NAMES = {"apd": "APD", "prt": "PRT", "jsd": "JSD"}
@@ -20,7 +23,8 @@ _METRIC_AXES = {"apd": "APD (cosine distance)", "prt": "PRT (cosine distance)", 
 
 
 def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
-    fig.update_layout(title=title, height=height, margin=dict(l=50, r=20, t=50, b=50), legend_title_text="")
+    # Titles are plain text (callers' titles name targets and periods; defaults name metrics): escaped here, once.
+    fig.update_layout(title=esc(title), height=height, margin=dict(l=50, r=20, t=50, b=50), legend_title_text="")
     return fig
 
 
@@ -34,9 +38,9 @@ def plot_period_counts(counts: pd.DataFrame, *, thin_count: int = 30, title: str
     """
     thin = counts["count"] < thin_count
     colors = np.where(thin, "#F58518", "#4C78A8")
-    hover = [f"{p}: {c} occurrences" + (" (too thin to trust)" if t else "")
+    hover = [f"{esc(p)}: {c} occurrences" + (" (too thin to trust)" if t else "")
              for p, c, t in zip(counts["period"], counts["count"], thin)]
-    fig = go.Figure(go.Bar(x=counts["period"].astype(str), y=counts["count"], marker_color=list(colors),
+    fig = go.Figure(go.Bar(x=esc_all(counts["period"]), y=counts["count"], marker_color=list(colors),
                            hovertext=hover, hoverinfo="text", name="occurrences"))
     if len(counts) and counts["count"].min() < 2 * thin_count:  # the line only matters near thin periods
         fig.add_hline(y=thin_count, line_dash="dot", line_color="#F58518",
@@ -63,7 +67,9 @@ def plot_sense_shares(shares: pd.DataFrame, *, kind: str = "bar", title: str | N
     if kind not in ("bar", "area"):
         raise ValueError(f"kind must be 'bar' or 'area', not {kind!r}")
     df = shares.sort_values(["order", "sense"]).copy()
-    periods = list(dict.fromkeys(df.sort_values("order")["period"].astype(str)))
+    df["period"] = df["period"].astype(str)
+    periods = list(dict.fromkeys(df.sort_values("order")["period"]))
+    xs = esc_all(periods)  # what the axis shows; ``periods`` (raw) index the frame
     senses = list(dict.fromkeys(df.sort_values("sense")["sense"]))
     # noise last so it sits on top of the stack
     senses = [s for s in senses if s != -1] + [s for s in senses if s == -1]
@@ -73,29 +79,30 @@ def plot_sense_shares(shares: pd.DataFrame, *, kind: str = "bar", title: str | N
     mids = []
     for i, s in enumerate(senses):
         d = df[df["sense"] == s].set_index("period").reindex(periods)
-        name = str(d["sense_name"].dropna().iloc[0]) if d["sense_name"].notna().any() else f"cluster {s}"
+        name = esc(d["sense_name"].dropna().iloc[0]) if d["sense_name"].notna().any() else esc(f"cluster {s}")
         color = NOISE_COLOR if s == -1 else PALETTE[i % len(PALETTE)]
         share = d["share0"].to_numpy(dtype=float)
         lo, hi = d["ci_low"].to_numpy(dtype=float), d["ci_high"].to_numpy(dtype=float)
         hover = [f"<b>{name}</b><br>{p}: {sh:.1%} ({int(c) if pd.notna(c) else 0} occ.)"
                  + (f"<br>{l:.1%} – {h:.1%}" if np.isfinite(l) else "")
-                 for p, sh, c, l, h in zip(periods, share, d["count"], lo, hi)]
+                 for p, sh, c, l, h in zip(xs, share, d["count"], lo, hi)]
         if kind == "bar":
-            fig.add_trace(go.Bar(x=periods, y=share, name=name, marker_color=color, hovertext=hover,
+            fig.add_trace(go.Bar(x=xs, y=share, name=name, marker_color=color, hovertext=hover,
                                  hoverinfo="text", legendgroup=str(s),
                                  error_y=dict(type="data", symmetric=False, array=np.nan_to_num(hi - share),
                                               arrayminus=np.nan_to_num(share - lo), thickness=1.2, width=4,
                                               color="#333")))
         else:
-            fig.add_trace(go.Scatter(x=periods, y=share, name=name, mode="lines", stackgroup="shares",
+            fig.add_trace(go.Scatter(x=xs, y=share, name=name, mode="lines", stackgroup="shares",
                                      line=dict(color=color, width=0.5), hovertext=hover, hoverinfo="text",
                                      legendgroup=str(s)))
-        for p, sh, first, largest in zip(periods, share, d["first"].fillna(False), d["largest_from"].fillna(False)):
+        for p, x, sh, first, largest in zip(periods, xs, share, d["first"].fillna(False),
+                                            d["largest_from"].fillna(False)):
             # triangle at a third of the segment, star at two thirds, so both fit when they fall in one period
             if first:
-                mids.append(("first", p, cum[p] + sh / 3, name))
+                mids.append(("first", x, cum[p] + sh / 3, name))
             if largest:
-                mids.append(("largest", p, cum[p] + 2 * sh / 3, name))
+                mids.append(("largest", x, cum[p] + 2 * sh / 3, name))
         for p, sh in zip(periods, share):
             cum[p] += sh
     for flag, symbol, label in (("first", "triangle-up", "first appears"), ("largest", "star", "becomes largest")):
@@ -107,7 +114,7 @@ def plot_sense_shares(shares: pd.DataFrame, *, kind: str = "bar", title: str | N
                             line=dict(color="black", width=1.5)),
                 hovertext=[f"{m[3]} {label} in {m[1]}" for m in pts], hoverinfo="text"))
     fig.update_layout(barmode="stack")
-    fig.update_xaxes(title="period", type="category", categoryorder="array", categoryarray=periods)
+    fig.update_xaxes(title="period", type="category", categoryorder="array", categoryarray=xs)
     fig.update_yaxes(title="share of occurrences", tickformat=".0%", range=[0, 1.08])
     return _layout(fig, title or "Sense shares per period (95% bootstrap intervals)", height=420)
 
@@ -129,8 +136,8 @@ def plot_metrics_over_time(pairs: pd.DataFrame, *, metrics=None, alpha: float = 
     """
     metrics = list(metrics or list(dict.fromkeys(pairs["metric"])))
     fig = make_subplots(rows=len(metrics), cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                        subplot_titles=[_METRIC_AXES.get(m, m) for m in metrics])
-    order = pairs.drop_duplicates("later").sort_values("later_order")["later"].astype(str).tolist()
+                        subplot_titles=[esc(_METRIC_AXES.get(m, m)) for m in metrics])
+    order = esc_all(pairs.drop_duplicates("later").sort_values("later_order")["later"])
     styles = (("consecutive", "vs previous period", "#4C78A8", "solid"),
               ("vs_first", "vs first period", "#E45756", "dash"))
     for r, m in enumerate(metrics, start=1):
@@ -144,18 +151,18 @@ def plot_metrics_over_time(pairs: pd.DataFrame, *, metrics=None, alpha: float = 
             hi = pd.to_numeric(s["ci_high"], errors="coerce").to_numpy(dtype=float)
             p = pd.to_numeric(s["p_value"], errors="coerce").to_numpy(dtype=float)
             sig = np.where(np.isfinite(p), p < alpha, False)
-            hover = [f"{_METRIC_NAMES.get(m, m)} {e} → {l}: {v:.4f}"
+            hover = [f"{esc(_METRIC_NAMES.get(m, m))} {esc(e)} → {esc(l)}: {v:.4f}"
                      + (f"<br>p = {pp:.3g} ({int(n)} permutations)" if np.isfinite(pp) else "")
                      + (f"<br>interval {a:.4f} – {b:.4f}" if np.isfinite(a) else "")
                      for e, l, v, pp, n, a, b in zip(s["earlier"], s["later"], val, p, s["n_permutations"], lo, hi)]
             fig.add_trace(go.Scatter(
-                x=s["later"].astype(str), y=val, mode="lines+markers", name=label, legendgroup=col,
+                x=esc_all(s["later"]), y=val, mode="lines+markers", name=label, legendgroup=col,
                 showlegend=r == 1, line=dict(color=color, dash=dash),
                 marker=dict(size=9, color=[color if g else "white" for g in sig], line=dict(color=color, width=2)),
                 error_y=dict(type="data", symmetric=False, array=np.nan_to_num(hi - val),
                              arrayminus=np.nan_to_num(val - lo), color=color, thickness=1),
                 hovertext=hover, hoverinfo="text"), row=r, col=1)
-        fig.update_yaxes(title_text=_METRIC_NAMES.get(m, m), rangemode="tozero", row=r, col=1)
+        fig.update_yaxes(title_text=esc(_METRIC_NAMES.get(m, m)), rangemode="tozero", row=r, col=1)
     fig.update_xaxes(type="category", categoryorder="array", categoryarray=order)
     fig.update_xaxes(title_text="later period of the pair", row=len(metrics), col=1)
     return _layout(fig, title or f"Change over time (filled: p < {alpha:g})", height=220 * len(metrics) + 80)
@@ -179,17 +186,17 @@ def plot_trajectory(usages: pd.DataFrame, prototypes: pd.DataFrame, *, explained
         u = usages[usages["period"].astype(str) == p]
         if u.empty:
             continue
-        fig.add_trace(go.Scattergl(x=u["x"], y=u["y"], mode="markers", name=p, legendgroup=p,
+        fig.add_trace(go.Scattergl(x=u["x"], y=u["y"], mode="markers", name=esc(p), legendgroup=esc(p),
                                    marker=dict(size=5, color=colors[p], opacity=0.35),
                                    hovertext=u["hover"] if "hover" in u.columns else None,
                                    hoverinfo="text" if "hover" in u.columns else "x+y"))
     pr = prototypes.sort_values("order").dropna(subset=["x", "y"])
     fig.add_trace(go.Scatter(x=pr["x"], y=pr["y"], mode="lines+markers+text", name="prototypes (time order)",
-                             text=pr["period"].astype(str), textposition="top center",
+                             text=esc_all(pr["period"]), textposition="top center",
                              line=dict(color="black", width=2),
                              marker=dict(size=14, symbol="diamond", color=[colors[p] for p in pr["period"].astype(str)],
                                          line=dict(color="black", width=1.5)),
-                             hovertext=[f"prototype of {p}" for p in pr["period"]], hoverinfo="text"))
+                             hovertext=[f"prototype of {esc(p)}" for p in pr["period"]], hoverinfo="text"))
     for (x0, y0), (x1, y1) in zip(pr[["x", "y"]].to_numpy()[:-1], pr[["x", "y"]].to_numpy()[1:]):
         fig.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", showarrow=True,
                            arrowhead=3, arrowsize=1.4, arrowwidth=1.5, arrowcolor="black", text="",
@@ -209,11 +216,11 @@ def plot_ranking(ranking: pd.DataFrame, *, metric: str = "apd", title: str | Non
     """
     d = ranking.dropna(subset=[metric]).sort_values(metric, ascending=True)
     p = d[f"{metric}_p"] if f"{metric}_p" in d.columns else pd.Series(np.nan, index=d.index)
-    hover = [f"{t}: {v:.4f}" + (f"<br>p = {pp:.3g}" if pd.notna(pp) else "")
+    hover = [f"{esc(t)}: {v:.4f}" + (f"<br>p = {pp:.3g}" if pd.notna(pp) else "")
              for t, v, pp in zip(d["target"], d[metric], p)]
-    fig = go.Figure(go.Bar(x=d[metric], y=d["target"].astype(str), orientation="h", marker_color="#4C78A8",
-                           hovertext=hover, hoverinfo="text", name=_METRIC_NAMES.get(metric, metric)))
-    fig.update_xaxes(title=_METRIC_AXES.get(metric, metric))
+    fig = go.Figure(go.Bar(x=d[metric], y=esc_all(d["target"]), orientation="h", marker_color="#4C78A8",
+                           hovertext=hover, hoverinfo="text", name=esc(_METRIC_NAMES.get(metric, metric))))
+    fig.update_xaxes(title=esc(_METRIC_AXES.get(metric, metric)))
     fig.update_yaxes(type="category")
     return _layout(fig, title or f"Targets ranked by {_METRIC_NAMES.get(metric, metric)}",
                    height=max(300, 22 * len(d) + 100))
@@ -230,13 +237,13 @@ def plot_metric_vs_gold(df: pd.DataFrame, *, metric: str, gold: str = "gold", rh
         Spearman's rho to show in the title.
     """
     d = df.dropna(subset=[metric, gold])
-    fig = go.Figure(go.Scatter(x=d[gold], y=d[metric], mode="markers+text", text=d["target"].astype(str),
+    fig = go.Figure(go.Scatter(x=d[gold], y=d[metric], mode="markers+text", text=esc_all(d["target"]),
                                textposition="top center", textfont=dict(size=10),
                                marker=dict(size=9, color="#4C78A8"), name="targets",
-                               hovertext=[f"{t}: gold {g:.3f}, {_METRIC_NAMES.get(metric, metric)} {v:.4f}"
+                               hovertext=[f"{esc(t)}: gold {g:.3f}, {esc(_METRIC_NAMES.get(metric, metric))} {v:.4f}"
                                           for t, g, v in zip(d["target"], d[gold], d[metric])], hoverinfo="text"))
     fig.update_xaxes(title="gold change score")
-    fig.update_yaxes(title=_METRIC_AXES.get(metric, metric))
+    fig.update_yaxes(title=esc(_METRIC_AXES.get(metric, metric)))
     has_rho = rho is not None and np.isfinite(rho)
     rho_txt = f" (Spearman ρ = {rho:.3f}, n = {len(d)})" if has_rho else f" (n = {len(d)})"
     return _layout(fig, title or f"{_METRIC_NAMES.get(metric, metric)} vs gold{rho_txt}", height=420)
