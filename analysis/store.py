@@ -16,8 +16,16 @@ Layout of an entry ``embeddings/<key>/``
                           written last, so an entry without it is not finished.
 
 Work in progress lives in ``embeddings/<key>.partial/chunks/NNNNNN.npy`` (one file per chunk of occurrences, each
-written to a temporary name and renamed), so a killed run resumes from its finished chunks. A corrupt or half-written
-entry (missing manifest, wrong shape, wrong checksum) is never returned: it is removed and recomputed.
+written to a temporary name and renamed, with a ``NNNNNN.json`` checksum beside it), so a killed run resumes from its
+finished chunks; a chunk is used only when its checksum, shape and values check out (see :mod:`analysis.cache_files`,
+which also holds the per-key lock and the clean-up of leftovers of killed runs).
+
+A corrupt or half-written entry (manifest missing or not JSON, wrong shape, wrong checksum, wrong row count) is never
+returned: it is removed and recomputed. Any other error while reading an entry (permissions, I/O) leaves the entry on
+disk and raises :class:`CacheReadError` (or propagates, e.g. MemoryError): only proof of corruption deletes.
+
+Manifests name the model by its id or a display path (:func:`analysis.encoder.display_model_path`), never an absolute
+install path; the key keeps using the resolved path, so existing entries stay valid.
 """
 
 from __future__ import annotations
@@ -26,7 +34,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,12 +43,22 @@ import numpy as np
 import pandas as pd
 
 from analysis import __version__
+from analysis.cache_files import (KeyLock, atomic_write, atomic_write_bytes, clean_leftovers, load_chunk, save_chunk,
+                                  sha256_file)
 from analysis.corpus import content_hash, texts_and_spans
-from analysis.errors import ConfigError
+from analysis.errors import ConfigError, SenseScopeError
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CHUNK = 2048
 FLOAT16_MAX = 65504.0
+
+
+class CacheReadError(SenseScopeError):
+    """A cache entry is there but cannot be read (permissions, I/O); it is left on disk, not deleted."""
+
+
+class _Corrupt(Exception):
+    """Proof that an entry is corrupt (checksum, shape, row count, unreadable manifest): it may be deleted."""
 
 
 def cache_root() -> Path:
@@ -111,42 +128,6 @@ def embedding_key(info: dict, occ: pd.DataFrame, layers: list[int], pooling: str
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npy")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, arr)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _versions() -> dict:
     import importlib.metadata as md
 
@@ -160,35 +141,80 @@ def _versions() -> dict:
 
 
 def open_entry(key: str, *, verify: bool = True) -> EmbeddingSet | None:
-    """The finished entry ``key``, or None if absent. A broken entry is deleted (and None returned)."""
+    """The finished entry ``key``, or None if absent or proven corrupt (a corrupt entry is deleted).
+
+    Raises CacheReadError, leaving the entry on disk, when it cannot be read for another reason (permissions, I/O).
+    """
     folder = _emb_dir() / key
     manifest_path = folder / "manifest.json"
     if not manifest_path.exists():
         return None
     try:
-        manifest = json.loads(manifest_path.read_text())
-        vectors = np.load(folder / "vectors.npy", mmap_mode="r")
-        expect = (manifest["rows"], len(manifest["layers"]), manifest["dim"])
-        if tuple(vectors.shape) != tuple(expect):
-            raise ValueError(f"shape {vectors.shape} != {expect}")
-        if verify and _sha256(folder / "vectors.npy") != manifest["sha256"]:
-            raise ValueError("checksum mismatch")
-        occ = pd.read_parquet(folder / "occurrences.parquet")
-        if len(occ) != manifest["rows"]:
-            raise ValueError("occurrence count mismatch")
-    except Exception:
-        shutil.rmtree(folder, ignore_errors=True)  # corrupt: never returned, recomputed by the caller
+        manifest, vectors, occ = _read_entry(folder, verify)
+    except _Corrupt:
+        _discard(key)  # corrupt: never returned, recomputed by the caller
         return None
+    except OSError as exc:
+        from analysis.paths import display_path
+
+        raise CacheReadError(f"cannot read the cached embeddings in {display_path(folder)} "
+                             f"({exc.strerror or exc}); the entry is left in place: check the cache folder "
+                             f"(its permissions, the disk) or remove it with `python -m analysis cache rm "
+                             f"{key}`") from exc
     return EmbeddingSet(vectors=vectors, layers=tuple(manifest["layers"]), occurrences=occ, manifest=manifest,
                         key=key, cache_hit=True)
 
 
-def _load_chunk(path: Path, rows: int, n_layers: int, dim: int) -> np.ndarray | None:
+def _read_entry(folder: Path, verify: bool) -> tuple[dict, np.ndarray, pd.DataFrame]:
+    """Manifest, memory-mapped vectors and occurrences of an entry; _Corrupt only on proof, OSError passes through."""
     try:
-        arr = np.load(path)
-    except Exception:
-        return None
-    return arr if arr.shape == (rows, n_layers, dim) else None
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        expect = (int(manifest["rows"]), len(manifest["layers"]), int(manifest["dim"]))
+        checksum = str(manifest["sha256"])
+    except (ValueError, KeyError, TypeError) as exc:  # not JSON (or not UTF-8), or not a manifest of ours
+        raise _Corrupt("unreadable manifest") from exc
+    try:
+        vectors = np.load(folder / "vectors.npy", mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError as exc:
+        raise _Corrupt("no vectors") from exc
+    except (ValueError, EOFError) as exc:  # not an .npy, or shorter than its header says
+        raise _Corrupt("bad vectors file") from exc
+    if tuple(vectors.shape) != expect:
+        raise _Corrupt(f"shape {vectors.shape} != {expect}")
+    if verify and sha256_file(folder / "vectors.npy") != checksum:
+        raise _Corrupt("checksum mismatch")
+    occ_path = folder / "occurrences.parquet"
+    if not occ_path.exists():
+        raise _Corrupt("no occurrences table")
+    if verify and manifest.get("occurrences_sha256") and sha256_file(occ_path) != manifest["occurrences_sha256"]:
+        raise _Corrupt("occurrences checksum mismatch")
+    try:
+        occ = pd.read_parquet(occ_path)
+    except ValueError as exc:  # pyarrow's ArrowInvalid: not a parquet file (OSError = I/O, passes through)
+        raise _Corrupt("bad occurrences table") from exc
+    if len(occ) != expect[0]:
+        raise _Corrupt("occurrence count mismatch")
+    return manifest, vectors, occ
+
+
+def _discard(key: str) -> None:
+    """Delete a corrupt entry, unless a run of that key holds its lock (it is about to replace the entry anyway)."""
+    lock = KeyLock(_emb_dir(), key)
+    if lock.acquire(blocking=False):
+        try:
+            shutil.rmtree(_emb_dir() / key, ignore_errors=True)
+        finally:
+            lock.release()
+
+
+def _positive_int(value, what: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if number < 1 or number != value:
+        raise ConfigError(f"the {what} must be a whole number of at least 1, not {value!r}")
+    return number
 
 
 def get_or_compute(occ: pd.DataFrame, model: str | None = None, *, layers=None, pooling: str = "mean",
@@ -202,19 +228,57 @@ def get_or_compute(occ: pd.DataFrame, model: str | None = None, *, layers=None, 
     occ : occurrences table (see ``docs/ARCHITECTURE.md``)
     model : hub id, folder, or None for the packaged default
     layers : hidden-state indices to keep (None = all, embedding layer included)
+    chunk_size, batch_size : occurrences per cached chunk and per forward pass (whole numbers >= 1)
     loaded : an already loaded :class:`analysis.encoder.LoadedModel` for ``model`` (saves a reload)
     progress : progress(done, total) over occurrences, cached chunks included
+
+    Bad input raises ConfigError before anything is written. Two runs of the same key take turns (the second gets
+    the first one's entry); leftovers of killed runs are cleaned first.
     """
     from analysis import encoder
 
     if len(occ) == 0:
         raise ConfigError("there are no occurrences to embed")
-    info = loaded.describe() if loaded is not None else encoder.model_info(model)
+    chunk_size = _positive_int(chunk_size, "chunk size")
+    batch_size = _positive_int(batch_size, "batch size")
+    if device is not None:
+        encoder.pick_device(device)  # a device this machine lacks is an error even when the entry is cached
+    # The key is computed from the resolved path (as always, so existing entries stay valid); manifests get the
+    # display form.
+    info = {**loaded.describe(), "path": loaded.path} if loaded is not None else encoder.model_info(model)
     layer_list = encoder.normalize_layers(info["n_layers"], info.get("model", info.get("name", "model")), layers)
     if pooling not in {"mean", "first"}:
         raise ConfigError(f"pooling must be 'mean' or 'first', not {pooling!r}")
     key = embedding_key(info, occ, layer_list, pooling, window)
     t0 = time.perf_counter()
+    clean_leftovers(_emb_dir())
+    entry = _cached(key, occ, t0, progress)
+    if entry is not None:
+        return entry
+    lm = loaded or encoder.load_model(model, device=device)
+    texts, spans = texts_and_spans(occ)
+    # Validate every span before any work is cached (bad input must leave nothing behind).
+    encoder.plan_windows(lm, texts, spans, window=window, pooling=pooling)
+    with KeyLock(_emb_dir(), key):
+        entry = _cached(key, occ, t0, progress)  # another run of this key may have finished while we waited
+        if entry is not None:
+            return entry
+        vectors = _compute_chunks(lm, key, texts, spans, layer_list, pooling=pooling, window=window,
+                                  chunk_size=chunk_size, batch_size=batch_size, progress=progress)
+        seconds = time.perf_counter() - t0
+        manifest = {"model": info.get("model", info.get("name")),
+                    "model_path": encoder.display_model_path(info["path"]), "fingerprint": info["fingerprint"],
+                    "layers": layer_list, "pooling": pooling, "window": window,
+                    "effective_window": window or lm.max_length, "corpus_hash": content_hash(occ),
+                    "targets": sorted(map(str, occ["target"].unique()))[:20] if "target" in occ.columns else [],
+                    "seconds": round(seconds, 3), "device": lm.device}
+        entry = _write_entry(key, vectors, occ, manifest)
+        shutil.rmtree(_emb_dir() / f"{key}.partial", ignore_errors=True)
+    entry.cache_hit, entry.seconds = False, seconds
+    return entry
+
+
+def _cached(key: str, occ: pd.DataFrame, t0: float, progress) -> EmbeddingSet | None:
     entry = open_entry(key)
     if entry is not None:
         # The key covers texts and spans, not metadata: the caller's table (maybe relabelled) goes with the vectors.
@@ -222,55 +286,53 @@ def get_or_compute(occ: pd.DataFrame, model: str | None = None, *, layers=None, 
         entry.seconds = time.perf_counter() - t0
         if progress:
             progress(len(occ), len(occ))
-        return entry
-    lm = loaded or encoder.load_model(model, device=device)
-    texts, spans = texts_and_spans(occ)
-    # Validate every span before any work is cached (bad input must leave nothing behind).
-    encoder.plan_windows(lm, texts, spans, window=window, pooling=pooling)
-    partial = _emb_dir() / f"{key}.partial"
-    chunks_dir = partial / "chunks"
+    return entry
+
+
+def _compute_chunks(lm, key: str, texts, spans, layer_list: list[int], *, pooling: str, window, chunk_size: int,
+                    batch_size: int, progress) -> np.ndarray:
+    """Vectors of all spans, chunk by chunk: verified chunks of an earlier run are reused, the rest computed."""
+    from analysis import encoder
+
+    chunks_dir = _emb_dir() / f"{key}.partial" / "chunks"
     chunks_dir.mkdir(parents=True, exist_ok=True)
-    n, dim = len(occ), lm.dim
+    n = len(spans)
     parts = []
     for ci, lo in enumerate(range(0, n, chunk_size)):
         hi = min(n, lo + chunk_size)
         path = chunks_dir / f"{ci:06d}.npy"
-        arr = _load_chunk(path, hi - lo, len(layer_list), dim) if path.exists() else None
-        if arr is None:
-            sub = spans[lo:hi]
+        arr = load_chunk(path, (hi - lo, len(layer_list), lm.dim)) if path.exists() else None
+        if arr is None:  # absent, or failed its checks: recomputed and rewritten, never used as it was
             cb = (lambda d, t, lo=lo: progress(lo + d, n)) if progress else None
-            arr = encoder.embed_spans(lm, texts, sub, layers=layer_list, pooling=pooling, window=window,
-                                      batch_size=batch_size, progress=cb)
-            _atomic_save_npy(path, _storage_array(arr))
+            arr = _storage_array(encoder.embed_spans(lm, texts, spans[lo:hi], layers=layer_list, pooling=pooling,
+                                                     window=window, batch_size=batch_size, progress=cb))
+            save_chunk(path, arr)
         elif progress:
             progress(hi, n)
         parts.append(arr)
-    vectors = np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
-    seconds = time.perf_counter() - t0
-    manifest = {"model": info.get("model", info.get("name")), "model_path": info["path"],
-                "fingerprint": info["fingerprint"], "layers": layer_list, "pooling": pooling, "window": window,
-                "effective_window": window or lm.max_length, "corpus_hash": content_hash(occ),
-                "targets": sorted(map(str, occ["target"].unique()))[:20] if "target" in occ.columns else [],
-                "seconds": round(seconds, 3), "device": lm.device}
-    entry = write_entry(key, vectors, occ, manifest)
-    shutil.rmtree(partial, ignore_errors=True)
-    entry.cache_hit, entry.seconds = False, seconds
-    return entry
+    return np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
 
 
 def write_entry(key: str, vectors: np.ndarray, occ: pd.DataFrame, manifest: dict) -> EmbeddingSet:
-    """Write a finished entry atomically: everything goes to a staging folder that is renamed into place last."""
+    """Write a finished entry atomically (under the key's lock): a staging folder renamed into place last."""
+    with KeyLock(_emb_dir(), key):
+        return _write_entry(key, vectors, occ, manifest)
+
+
+def _write_entry(key: str, vectors: np.ndarray, occ: pd.DataFrame, manifest: dict) -> EmbeddingSet:
     vectors = _storage_array(vectors)
     final = _emb_dir() / key
     staging = _emb_dir() / f"{key}.staging"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    _atomic_save_npy(staging / "vectors.npy", vectors)
-    occ.reset_index(drop=True).to_parquet(staging / "occurrences.parquet", index=False)
+    atomic_write(staging / "vectors.npy", lambda fh: np.save(fh, vectors, allow_pickle=False))
+    table = occ.reset_index(drop=True)
+    atomic_write(staging / "occurrences.parquet", lambda fh: table.to_parquet(fh, index=False))
     manifest = {**manifest, "key": key, "rows": int(vectors.shape[0]), "dim": int(vectors.shape[2]),
                 "dtype": str(vectors.dtype), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "versions": _versions(), "sha256": _sha256(staging / "vectors.npy")}
-    _atomic_write_bytes(staging / "manifest.json", json.dumps(manifest, indent=1).encode())
+                "versions": _versions(), "sha256": sha256_file(staging / "vectors.npy"),
+                "occurrences_sha256": sha256_file(staging / "occurrences.parquet")}
+    atomic_write_bytes(staging / "manifest.json", json.dumps(manifest, indent=1).encode())
     shutil.rmtree(final, ignore_errors=True)
     os.replace(staging, final)
     entry = open_entry(key, verify=False)

@@ -81,46 +81,78 @@ def write_corpus(path, n=900):
     pd.DataFrame({"id": range(n), "text": texts}).to_csv(path, index=False)
 
 
+# Runs the real CLI, but the encoder blocks (forever) when it starts chunk number BLOCK_AT + 1, after writing a marker
+# file: the test kills the process in a known state (BLOCK_AT chunks finished, one in progress) however loaded the
+# machine is, instead of racing a running process.
+_BLOCKING_CLI = """
+import sys, time, pathlib
+from analysis import encoder
+from analysis.cli import main
+marker, block_at = pathlib.Path(sys.argv[1]), int(sys.argv[2])
+real, calls = encoder.embed_spans, []
+def blocking(*a, **k):
+    calls.append(1)
+    if len(calls) > block_at:
+        marker.write_text("blocked")
+        while True:
+            time.sleep(1)
+    return real(*a, **k)
+encoder.embed_spans = blocking
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def _verified_chunks(cache) -> list:
+    """Chunks a resumed run may use: the .npy and its checksum sidecar are both there."""
+    return [p for p in cache.glob("embeddings/*.partial/chunks/[0-9]*.npy") if p.with_suffix(".json").exists()]
+
+
 def test_killed_run_resumes_from_finished_chunks(tmp_path, tiny_bert, monkeypatch):
     corpus = tmp_path / "big.csv"
-    write_corpus(corpus)
+    write_corpus(corpus, n=120)
     cache = tmp_path / "cache"
+    marker = tmp_path / "blocked"
     env = {**os.environ, "SENSESCOPE_CACHE": str(cache), "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "analysis", "embed", str(corpus), "--target", "plane|planes", "--model", tiny_bert,
-           "--chunk-size", "60", "--batch-size", "8"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    finished = []
-    while time.time() < deadline and proc.poll() is None:
-        finished = list(cache.glob("embeddings/*.partial/chunks/*.npy"))
-        if len(finished) >= 3:
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.01)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed; make the corpus bigger"
-    finished = list(cache.glob("embeddings/*.partial/chunks/*.npy"))
-    assert 3 <= len(finished)
-    assert not [p for p in cache.glob("embeddings/*") if not p.name.endswith(".partial")]  # nothing finished
+    args = ["embed", str(corpus), "--target", "plane|planes", "--model", tiny_bert, "--chunk-size", "20",
+            "--batch-size", "8"]
+    proc = subprocess.Popen([sys.executable, "-c", _BLOCKING_CLI, str(marker), "3", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 600  # generous: only a broken run takes long (states are waited for, not timed)
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    alive = proc.poll() is None
+    proc.send_signal(signal.SIGKILL)
+    err = proc.communicate()[1].decode(errors="replace")
+    assert alive and marker.exists(), f"the run did not reach its fourth chunk: {err[-2000:]}"
+    finished = _verified_chunks(cache)
+    occ = store_occurrences(corpus)
+    n_chunks = -(-len(occ) // 20)
+    assert 1 <= len(finished) < n_chunks
+    assert not [p for p in cache.glob("embeddings/*") if p.is_dir() and "." not in p.name]  # nothing finished
     # resume in-process and count the chunks that are encoded again
-    from analysis.cli.embed import load_occurrences
-
-    class Args:
-        corpus = str(tmp_path / "big.csv"); target = "plane|planes"; regex = False; substring = False
-        case_sensitive = False; text_column = None; id_column = None
-    occ = load_occurrences(Args)
-    n_chunks = -(-len(occ) // 60)
     calls = []
     real = encoder.embed_spans
     monkeypatch.setattr(encoder, "embed_spans", lambda *a, **k: calls.append(1) or real(*a, **k))
     monkeypatch.setenv("SENSESCOPE_CACHE", str(cache))
-    resumed = store.get_or_compute(occ, tiny_bert, chunk_size=60, batch_size=8)
-    assert len(calls) == n_chunks - len(finished)
+    resumed = store.get_or_compute(occ, tiny_bert, chunk_size=20, batch_size=8)
+    assert 0 < len(calls) < n_chunks  # fewer chunks than a fresh run
+    assert len(calls) == n_chunks - len(finished)  # every verified chunk was used
     monkeypatch.setattr(encoder, "embed_spans", real)
     monkeypatch.setenv("SENSESCOPE_CACHE", str(tmp_path / "fresh"))
-    fresh = store.get_or_compute(occ, tiny_bert, chunk_size=60, batch_size=8)
+    fresh = store.get_or_compute(occ, tiny_bert, chunk_size=20, batch_size=8)
     np.testing.assert_array_equal(np.asarray(resumed.vectors), np.asarray(fresh.vectors))
     assert not list(cache.glob("embeddings/*.partial"))  # work in progress cleaned up
+    assert not list(cache.glob("embeddings/*.lock"))  # the killed run's lock went with it
+
+
+def store_occurrences(corpus):
+    from analysis.cli.embed import load_occurrences
+
+    class Args:
+        target = "plane|planes"; regex = False; substring = False; case_sensitive = False
+        text_column = None; id_column = None
+    Args.corpus = str(corpus)
+    return load_occurrences(Args)
 
 
 def test_cli_embed_out_and_cache_commands(tmp_path, cache_dir, tiny_bert, capsys):

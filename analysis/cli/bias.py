@@ -141,6 +141,13 @@ def _run_bias(args) -> int:
         return 0
     if not args.out:
         raise ConfigError("say where to write the results with --out DIR")
+    from analysis.cli._common import positive_int, prepare_out_dir
+    from analysis.encoder import pick_device
+
+    out = prepare_out_dir(args.out, create=False)  # created when there are results to write
+    positive_int(args.batch_size, "--batch-size")
+    if args.device:
+        pick_device(args.device)
     if args.permutations < 1 or args.bootstrap < 0:
         raise ConfigError("--permutations must be at least 1 and --bootstrap at least 0")
     formats = parse_formats(args.formats)
@@ -148,8 +155,6 @@ def _run_bias(args) -> int:
     layers = _layers(args)
     queries, battery = _queries(args, levels)
     queries = _apply_corpus(queries, args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     models = [load_model(m or None, device=args.device) for m in (args.model or [None])]
     last = [0.0]
@@ -174,6 +179,7 @@ def _run_bias(args) -> int:
     if not results:
         raise ConfigError("none of the chosen tests has inputs for the chosen level(s)")
     records = [r.record() for r in results]
+    prepare_out_dir(out)
     (out / "bias.json").write_text(json.dumps(records, indent=1, ensure_ascii=False), encoding="utf-8")
     frame, items = B.results_frame(results), B.items_frame(results)
     params = {"tests": [q.describe() for q in queries], "levels": levels, "models": [m.describe() for m in models],

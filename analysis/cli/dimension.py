@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from analysis.export import parse_formats
 
@@ -54,6 +53,13 @@ def load_texts(corpus: str, text_column: str | None = None) -> list[str]:
 
 
 
+def _shown(path) -> str:
+    """A checkpoint's path as output files show it: 'default', a hub id, or a display path (never absolute)."""
+    from analysis.encoder import display_model_path
+
+    return path if path in (None, "default") else display_model_path(str(path))
+
+
 class _Progress:
     def __init__(self, stream=None):
         self.stream = stream or sys.stderr
@@ -72,16 +78,21 @@ def run(args) -> int:
     from analysis.export import manifest_json, save_figure, save_table
     from analysis.plots.dimension import plot_lid_heatmap, plot_lid_trajectory, plot_lid_violins
 
+    from analysis.cli._common import positive_int, prepare_out_dir
+
+    out = prepare_out_dir(args.out, create=False)  # fails before the long run; created when writing
+    positive_int(args.batch_size, "--batch-size")
     formats = parse_formats(args.formats)
     checkpoints = find_checkpoints(args.checkpoints) if args.checkpoints else checkpoints_from_models(args.model)
     texts = load_texts(args.corpus, args.text_column)
     res = dimension_across_checkpoints(checkpoints, texts, layers=parse_layers(args.layers), n_sample=args.sample,
                                        n_neighbors=args.neighbors, estimator=args.estimator, random_state=args.seed,
                                        batch_size=args.batch_size, progress=_Progress())
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    params = {**res.params, "corpus": str(args.corpus), "source": "checkpoints folder" if args.checkpoints else "models"}
-    (out / "dimension.json").write_text(json.dumps(res.to_records(), indent=1, ensure_ascii=False), encoding="utf-8")
+    prepare_out_dir(out)
+    params = {**res.params, "corpus": str(args.corpus), "source": "checkpoints folder" if args.checkpoints else "models",
+              "checkpoints": [_shown(c) for c in res.params.get("checkpoints", [])]}
+    records = [{**r, "path": _shown(r["path"])} if "path" in r else r for r in res.to_records()]
+    (out / "dimension.json").write_text(json.dumps(records, indent=1, ensure_ascii=False), encoding="utf-8")
     tokens = res.sample.tokens.assign(context=res.sample.contexts())
     save_table(tokens, out, "tokens", params)
     save_table(res.token_lid, out, "token_lid", params)

@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -50,6 +49,33 @@ def add_corpus_arguments(p: argparse.ArgumentParser, *, many: bool = False) -> N
     p.add_argument("--year-column")
     p.add_argument("--period-column")
     p.add_argument("--label-column")
+    p.add_argument("--labelled-hits", choices=["first", "all"], default="first",
+                   help="a labelled row with several hits of the term: give its label to the first hit only "
+                        "(default; the others are left out and counted) or to all of them")
+
+
+def occurrence_options(args) -> dict:
+    """Keyword arguments for :func:`analysis.corpus.find_occurrences` from the shared corpus options.
+
+    ``labelled_hits`` is passed only when ``find_occurrences`` takes it (it arrives with the labelled-rows change).
+    """
+    import inspect
+
+    from analysis.corpus import find_occurrences
+
+    options = dict(regex=args.regex, whole_word=not args.substring, case_sensitive=args.case_sensitive)
+    if "labelled_hits" in inspect.signature(find_occurrences).parameters:
+        options["labelled_hits"] = getattr(args, "labelled_hits", "first")
+    return options
+
+
+def note_dropped_hits(occ, stream=None) -> None:
+    """One line on stderr when labelled rows had hits that were left out (--labelled-hits first)."""
+    dropped = int(getattr(occ, "attrs", {}).get("labelled_hits_dropped", 0) or 0)
+    if dropped:
+        print(f"note: {dropped} more hit{'s' if dropped != 1 else ''} of the term in labelled rows "
+              f"{'were' if dropped != 1 else 'was'} left out (each labelled row gives its label to its first hit); "
+              f"use --labelled-hits all to keep them", file=stream or sys.stderr)
 
 
 def load_occurrences(args):
@@ -58,8 +84,9 @@ def load_occurrences(args):
     spec = ColumnSpec(text=args.text_column, id=args.id_column, year=getattr(args, "year_column", None),
                       period=getattr(args, "period_column", None), label=getattr(args, "label_column", None))
     docs = load_corpus(args.corpus, spec)
-    return find_occurrences(docs, args.target, regex=args.regex, whole_word=not args.substring,
-                            case_sensitive=args.case_sensitive)
+    occ = find_occurrences(docs, args.target, **occurrence_options(args))
+    note_dropped_hits(occ)
+    return occ
 
 
 class Progress:
@@ -96,18 +123,27 @@ def _add_embed(p: argparse.ArgumentParser) -> None:
 
 
 def _run_embed(args) -> int:
+    from analysis.cli._common import positive_int, prepare_out_dir
+    from analysis.encoder import pick_device
     from analysis.store import get_or_compute
 
+    # Bad options fail before the corpus is read or anything is cached.
+    chunk_size = positive_int(args.chunk_size, "--chunk-size")
+    batch_size = positive_int(args.batch_size, "--batch-size")
+    if args.device:
+        pick_device(args.device)
+    if args.out:
+        prepare_out_dir(args.out, create=False)
     occ = load_occurrences(args)
     es = get_or_compute(occ, args.model, layers=parse_layers(args.layers), pooling=args.pooling, window=args.window,
-                        batch_size=args.batch_size, device=args.device, chunk_size=args.chunk_size,
-                        progress=Progress())
+                        batch_size=batch_size, device=args.device, chunk_size=chunk_size, progress=Progress())
     summary = {"occurrences": es.n, "model": es.model, "layers": list(es.layers), "dim": es.dim,
                "cache": "hit" if es.cache_hit else "computed", "seconds": round(es.seconds, 2), "key": es.key}
     if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        es.occurrences.to_csv(out / "occurrences.csv", index=False)
+        out = prepare_out_dir(args.out)
+        from analysis.export import table_csv
+
+        (out / "occurrences.csv").write_bytes(table_csv(es.occurrences))  # spreadsheet-safe, like every export
         np.save(out / "vectors.npy", np.asarray(es.vectors, dtype=np.float32))
         (out / "manifest.json").write_text(json.dumps(es.manifest, indent=1))
         summary["out"] = str(out)

@@ -85,9 +85,11 @@ class _Printer:
 
 
 def run(args) -> int:
+    from analysis.cli._common import prepare_out_dir
     from analysis.corpus import ColumnSpec, load_corpus
     from analysis.finetune import FinetuneConfig, finetune
 
+    prepare_out_dir(args.out, create=False)  # the run folder: created (or resumed) by finetune()
     config = FinetuneConfig(model=args.model, steps=args.steps, save_every=args.save_every, seed=args.seed,
                             batch_size=args.batch_size, lr=args.lr, max_length=args.max_length,
                             whole_word_mask=args.whole_word_mask, eval_fraction=args.eval_fraction,

@@ -128,8 +128,9 @@ def _run(args) -> int:
     from analysis.plots import senses as plots
     from analysis.store import get_or_compute
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    from analysis.cli._common import prepare_out_dir
+
+    out = prepare_out_dir(args.out, create=False)  # created once the input has been checked
     k = _parse_k(args.k)
     k_range = _parse_range(args.k_range)
     names = _parse_names(args.names)
@@ -166,6 +167,7 @@ def _run(args) -> int:
             raise ConfigError("--k gold needs gold labels (--label-column)")
         k = int(pd.Series(gold).dropna().nunique())
 
+    prepare_out_dir(out)
     models = args.model or [None]
     records, assignments = [], []
     base_params = {"corpus": str(args.corpus), "target": args.target, "method": args.method, "k": args.k,

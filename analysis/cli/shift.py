@@ -8,6 +8,10 @@ and figures, each with a manifest.
 apd, prt, jsd, then p-values and counts) and, with graded gold, ``spearman.json``
 (``{"apd": rho, "prt": rho, "jsd": rho, "n": targets}``) plus ``evaluation.json`` (p-values of rho, binary accuracy,
 matched and unmatched targets). DWUG ``uses.csv`` files use ``grouping`` as the period unless told otherwise.
+
+A period with fewer than 2 occurrences (often an empty or nearly empty year bin) stops ``shift`` and skips the target
+in ``shift-rank``; ``--drop-thin-periods`` leaves such periods out instead (per target, as the Shift page's option
+does), ``--min-period-count N`` raises the threshold.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import pandas as pd
 
 from analysis.export import parse_formats
 from analysis.cli.embed import Progress, add_corpus_arguments, load_occurrences
+from analysis.cli._common import prepare_out_dir
 from analysis.errors import ConfigError, CorpusError
 
 
@@ -162,6 +167,29 @@ def _add_test_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ci", type=float, default=DEFAULT_CI)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--formats", default="html,png,svg", help="figure formats (PNG/SVG need Chromium)")
+    p.add_argument("--drop-thin-periods", action="store_true",
+                   help="leave out periods with fewer than --min-period-count occurrences (per target), as the "
+                        "Shift page's option does, instead of stopping (shift) or skipping the target (shift-rank)")
+    p.add_argument("--min-period-count", type=int, default=None,
+                   help="with --drop-thin-periods: the fewest occurrences a period needs to be kept "
+                        "(default and minimum: analysis.shift.MIN_PERIOD_COUNT = 2)")
+
+
+#: How the CLI's user leaves thin periods out; ends the thin-period error message.
+DROP_HINT = "leave such periods out with --drop-thin-periods (and --min-period-count N)"
+
+
+def thin_options(args) -> dict:
+    """``drop_thin_periods`` / ``min_period_count`` for analysis.shift from the flags (checked)."""
+    from analysis.shift import MIN_PERIOD_COUNT
+
+    n = getattr(args, "min_period_count", None)
+    drop = bool(getattr(args, "drop_thin_periods", False))
+    if n is not None and not drop:
+        raise ConfigError("--min-period-count applies with --drop-thin-periods; add that flag")
+    if n is not None and n < MIN_PERIOD_COUNT:
+        raise ConfigError(f"--min-period-count {n}: the metrics need at least {MIN_PERIOD_COUNT} occurrences a period")
+    return {"drop_thin_periods": drop, "min_period_count": MIN_PERIOD_COUNT if n is None else int(n)}
 
 
 def _layer_arg(text):
@@ -206,10 +234,14 @@ def _run_shift(args) -> int:
         names = ", ".join(sorted(occ["target"].astype(str).unique())[:8])
         raise ConfigError(f"the corpus holds {occ['target'].nunique()} targets ({names}); name one with --target, "
                           f"or rank them all with shift-rank")
+    thin = thin_options(args)
     periods = S.make_periods(occ, **period_kwargs(occ, args))
+    if thin["drop_thin_periods"]:
+        periods = periods.drop_small(thin["min_period_count"])
     for w in periods.warnings:
         print(f"warning: {w}", file=sys.stderr)
-    S.check_periods(periods)
+    S.check_periods(periods, how_to_drop=DROP_HINT)
+    prepare_out_dir(args.out, create=False)  # a bad --out fails before the embedding and leaves nothing behind
     es = embed(occ, args)
     X, layer_name = layer_matrix(es, _layer_arg(args.layer))
     labels, names, sense_info = sense_labels(X, periods, occ, args)
@@ -225,9 +257,8 @@ def _run_shift(args) -> int:
     target = str(occ["target"].iloc[0]) if "target" in occ.columns else (args.target or "")
     params = {"command": "shift", "corpus": str(args.corpus), "target": target, "model": es.model,
               "layer": layer_name, "pooling": args.pooling, "window": args.window, "embedding_key": es.key,
-              "periods": periods.to_dict(), "senses": sense_info, **result.params}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+              "periods": periods.to_dict(), "senses": sense_info, **thin, **result.params}
+    out = prepare_out_dir(args.out)
     doc = result.to_dict()
     doc.update({"target": target, "model": es.model, "layer": layer_name, "n_occurrences": int(len(occ)),
                 "senses": sense_info, "typical": typical.to_dict(orient="records"),
@@ -306,7 +337,8 @@ def rank_layer(occ, X, args, gold=None):
     ranking, results, skipped = S.shift_many(
         occ, X, senses="column" if args.senses == "column" else "clusters", sense_column=args.sense_column,
         cluster_method=args.clusters, k=args.k if args.k == "auto" else int(args.k),
-        n_permutations=args.permutations, n_boot=args.boot, ci=args.ci, random_state=args.seed, **pk)
+        n_permutations=args.permutations, n_boot=args.boot, ci=args.ci, random_state=args.seed,
+        how_to_drop=DROP_HINT, **thin_options(args), **pk)
     evaluation = None
     if gold is not None:
         evaluation = S.evaluate_ranking(ranking, gold, binary_rule=args.binary_rule or S.DEFAULT_BINARY_RULE)
@@ -318,22 +350,23 @@ def _run_rank(args) -> int:
     from analysis.export import save_table
     from analysis.plots import shift as P
 
+    thin_options(args)  # bad flags fail before any embedding
     gold = read_golds(args.gold) if args.gold else None  # read first: a bad gold file fails before any embedding
     occ = load_many(args.corpus, targets=args.targets, text_column=args.text_column, id_column=args.id_column,
                     year_column=args.year_column, period_column=args.period_column, label_column=args.label_column,
                     regex=args.regex, whole_word=not args.substring, case_sensitive=args.case_sensitive)
+    prepare_out_dir(args.out, create=False)
     es = embed(occ, args)
     X, layer_name = layer_matrix(es, _layer_arg(args.layer))
     ranking, results, skipped, evaluation = rank_layer(occ, X, args, gold)
     for t, why in skipped.items():
         print(f"warning: skipped {t}: {why}", file=sys.stderr)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_out_dir(args.out)
     params = {"command": "shift-rank", "corpus": [str(c) for c in args.corpus], "model": es.model,
               "layer": layer_name, "pooling": args.pooling, "window": args.window, "embedding_key": es.key,
               "senses": args.senses, "clusters": args.clusters, "k": args.k, "n_permutations": args.permutations,
               "n_boot": args.boot, "ci": args.ci, "seed": args.seed, "compared": "first vs last period",
-              "gold": [str(g) for g in args.gold], "skipped": skipped}
+              "gold": [str(g) for g in args.gold], "skipped": skipped, **thin_options(args)}
     first = ["target", "apd", "prt", "jsd"]
     save_table(ranking[first + [c for c in ranking.columns if c not in first]], out, "ranking", params)
     figs = {f"ranking_{m}": P.plot_ranking(ranking, metric=m) for m in S.METRICS if ranking[m].notna().any()}
