@@ -46,6 +46,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from analysis._util import natural_key, natural_sorted
 from analysis.errors import ConfigError, CorpusError, SenseScopeError, TooFewPointsError
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -313,13 +314,6 @@ def _assign_bins(years: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return codes
 
 
-def _natural_key(name: str):
-    try:
-        return (0, float(name), name)
-    except ValueError:
-        return (1, 0.0, name)
-
-
 def make_periods(occurrences: pd.DataFrame, *, period_column: str | None = None, year_column: str | None = None,
                  mode: str | None = None, n_bins: int = DEFAULT_N_BINS, edges: Sequence[float] | None = None,
                  order: Sequence[str] | None = None, thin_count: int = THIN_PERIOD_COUNT) -> Periods:
@@ -377,15 +371,15 @@ def make_periods(occurrences: pd.DataFrame, *, period_column: str | None = None,
             if unknown:
                 raise PeriodError(f"the period order does not mention {', '.join(map(repr, unknown[:5]))}")
             names = [o for o in order if o in present]
-        elif all(_natural_key(p)[0] == 0 for p in present):
-            names = sorted(present, key=_natural_key)
+        elif all(natural_key(p)[0] == 0 for p in present):  # all numbers: by value
+            names = natural_sorted(present)
         elif year_column and year_column in occurrences.columns:
             years, _, _ = parse_years(occurrences[year_column])
             med = {p: np.nanmedian(years[(text == p).to_numpy()]) if np.isfinite(years[(text == p).to_numpy()]).any()
                    else np.inf for p in present}
-            names = sorted(present, key=lambda p: (med[p], p))
+            names = sorted(present, key=lambda p: (med[p], natural_key(p)))
         else:
-            names = sorted(present)
+            names = natural_sorted(present)  # "period 2" before "period 10"
         lookup = {n: i for i, n in enumerate(names)}
         codes = np.array([lookup.get(t, -1) if isinstance(t, str) else -1 for t in text], dtype=int)
         if n_missing:
@@ -474,8 +468,12 @@ def periods_from_codes(codes: Sequence[int], names: Sequence[str], *, source: st
                            n_missing=int(np.sum(codes < 0))), [], THIN_PERIOD_COUNT)
 
 
-def check_periods(periods: Periods, *, min_count: int = MIN_PERIOD_COUNT) -> None:
-    """Raise a clear error when the periods cannot be compared (fewer than two, or one with 0-1 occurrences)."""
+def check_periods(periods: Periods, *, min_count: int = MIN_PERIOD_COUNT,
+                  how_to_drop: str = "leave such periods out") -> None:
+    """Raise a clear error when the periods cannot be compared (fewer than two, or one with 0-1 occurrences).
+
+    ``how_to_drop`` ends the thin-period message: the caller says how its user leaves thin periods out (the page's
+    option, the CLI's ``--drop-thin-periods``)."""
     nonempty = [n for n, c in zip(periods.names, periods.counts) if c > 0]
     if len(nonempty) < 2:
         left = f"; {periods.n_left_out} row(s) without a period were left out" if periods.n_left_out else ""
@@ -484,7 +482,7 @@ def check_periods(periods: Periods, *, min_count: int = MIN_PERIOD_COUNT) -> Non
     small = [f"'{n}' ({c})" for n, c in zip(periods.names, periods.counts) if c < min_count]
     if small:
         raise ThinPeriodError(f"period(s) {', '.join(small)} have fewer than {min_count} occurrences; use fewer bins, "
-                              f"other edges, or leave such periods out")
+                              f"other edges, or {how_to_drop}")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -1112,7 +1110,7 @@ def labels_from_column(values) -> tuple[np.ndarray, dict[int, str]]:
             counts[v] = counts.get(v, 0) + 1
     if not counts:
         raise ConfigError("the sense column has no values")
-    order = sorted(counts, key=lambda v: (-counts[v], _natural_key(v)))
+    order = sorted(counts, key=lambda v: (-counts[v], natural_key(v)))
     lookup = {v: i for i, v in enumerate(order)}
     labels = np.array([lookup[v] if v is not None else NOISE_LABEL for v in s], dtype=int)
     return labels, {i: v for v, i in lookup.items()}
@@ -1122,7 +1120,9 @@ def shift_many(occurrences: pd.DataFrame, X, *, period_column: str | None = None
                mode: str | None = None, n_bins: int = DEFAULT_N_BINS, edges=None, senses: str = "clusters",
                sense_column: str = "label", cluster_method: str = "kmeans", k="auto", k_range=(2, 10),
                n_permutations: int = DEFAULT_N_PERMUTATIONS, n_boot: int = DEFAULT_N_BOOT, ci: float = DEFAULT_CI,
-               random_state: int = 0, metrics: Sequence[str] | None = None, progress=None):
+               random_state: int = 0, metrics: Sequence[str] | None = None, progress=None,
+               drop_thin_periods: bool = False, min_period_count: int = MIN_PERIOD_COUNT,
+               how_to_drop: str = "leave such periods out"):
     """Change between the first and the last period for every target of a corpus (for ranking).
 
     Parameters
@@ -1136,6 +1136,14 @@ def shift_many(occurrences: pd.DataFrame, X, *, period_column: str | None = None
         Where the sense labels for JSD come from: clustering each target's usages (:func:`cluster_labels`), a column
         of the table (``sense_column``), or nowhere (no JSD).
     progress : callable(done, total, target), optional
+    drop_thin_periods : bool
+        Leave out each target's periods with fewer than ``min_period_count`` occurrences (as the Shift page's option
+        does for one target) instead of skipping the target. Year bins follow each target's years, so a bin that is
+        thin for one target may be full for another.
+    min_period_count : int
+        The threshold for ``drop_thin_periods`` (at least :data:`MIN_PERIOD_COUNT`, which the metrics need).
+    how_to_drop : str
+        End of the message for a target skipped for a thin period (see :func:`check_periods`).
 
     Returns
     -------
@@ -1160,7 +1168,9 @@ def shift_many(occurrences: pd.DataFrame, X, *, period_column: str | None = None
         try:
             per = make_periods(sub, period_column=period_column, year_column=year_column, mode=mode, n_bins=n_bins,
                                edges=edges)
-            check_periods(per)
+            if drop_thin_periods:
+                per = per.drop_small(max(int(min_period_count), MIN_PERIOD_COUNT))
+            check_periods(per, how_to_drop=how_to_drop)
             labels = None
             if senses == "clusters":
                 inside = per.codes >= 0

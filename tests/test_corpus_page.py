@@ -33,7 +33,8 @@ def test_corpus_page_demo_kwic_and_compute(cache_dir, tiny_bert):
     assert {m.label: m.value for m in at2.metric}["Cache"] == "hit"
 
 
-def test_corpus_page_bad_model_and_target(cache_dir, tmp_path):
+def test_corpus_page_bad_model_and_target(cache_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("SENSESCOPE_DATA_ROOTS", str(tmp_path))  # the page reads server paths only under allowed roots
     at = AppTest.from_file(APP, default_timeout=60)
     at.session_state["model"] = str(tmp_path / "no_model")
     at.run()
@@ -69,8 +70,9 @@ def test_corpus_page_in_chromium(app_server, browser_page):
     page.get_by_text("cache hit in").first.wait_for(timeout=60_000)
 
 
-def test_corpus_page_column_pickers_in_order(cache_dir, tmp_path):
+def test_corpus_page_column_pickers_in_order(cache_dir, tmp_path, monkeypatch):
     """The text column is picked first (it used to be drawn below the year/period/label row)."""
+    monkeypatch.setenv("SENSESCOPE_DATA_ROOTS", str(tmp_path))
     csv = tmp_path / "t.csv"
     csv.write_text("text,year,label\nthe bank is open,2000,money\n")
     at = AppTest.from_file(APP, default_timeout=60)

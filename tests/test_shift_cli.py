@@ -83,3 +83,64 @@ def test_one_period_csv_corpus(tmp_path, cache_dir, capsys):
     assert main(["shift", str(corpus), "--target", "plane", "--year-column", "year", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "same year (1950)" in err and "1 row(s) without a (parsable) year" in err
+
+
+def _thin_csv(tmp_path):
+    """Two targets over years 1900 / 1950 / 1990; with 3 equal-width bins the middle bin holds one usage each."""
+    rows = ["text,year"]
+    for word in ("plane", "bank"):
+        rows += [f"The {word} number {i} was here,1900" for i in range(6)]
+        rows += [f"A new {word} called {i} came,1990" for i in range(6)]
+        rows += [f"Only one {word} in the middle,1950"]
+    path = tmp_path / "thin.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return str(path)
+
+
+def test_shift_thin_year_bin_needs_the_flag_and_is_left_out_with_it(tmp_path, tiny_bert, cache_dir, capsys):
+    corpus = _thin_csv(tmp_path)
+    base = ["shift", corpus, "--target", "plane", "--year-column", "year", "--bins", "3", "--model", tiny_bert, *FAST]
+    assert main([*base, "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err.startswith("error:") and "fewer than 2 occurrences" in err and "--drop-thin-periods" in err
+    out = tmp_path / "b"
+    assert main([*base, "--drop-thin-periods", "--out", str(out)]) == 0, capsys.readouterr().err
+    doc = json.loads((out / "shift.json").read_text())
+    assert doc["periods"]["names"] == ["1900–1929", "1960–1990"] and doc["periods"]["counts"] == [6, 6]
+    assert doc["periods"]["n_dropped"] == 1 and len(doc["pairs"]) == 1
+    # a stricter threshold leaves out more: with 7, no period is left to compare
+    assert main([*base, "--drop-thin-periods", "--min-period-count", "7", "--out", str(tmp_path / "c")]) == 2
+    assert "shift needs at least two" in capsys.readouterr().err
+    assert main([*base, "--min-period-count", "3", "--out", str(tmp_path / "d")]) == 2
+    assert "applies with --drop-thin-periods" in capsys.readouterr().err
+
+
+def test_shift_rank_thin_year_bins_with_and_without_the_flag(tmp_path, tiny_bert, cache_dir, capsys):
+    corpus = _thin_csv(tmp_path)
+    base = ["shift-rank", corpus, "--targets", "plane,bank", "--year-column", "year", "--bins", "3",
+            "--model", tiny_bert, *FAST]
+    assert main([*base, "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err.startswith("error:") and "no target could be compared" in err and "--drop-thin-periods" in err
+    out = tmp_path / "b"
+    assert main([*base, "--drop-thin-periods", "--out", str(out)]) == 0, capsys.readouterr().err
+    ranking = pd.read_csv(out / "ranking.csv")
+    assert sorted(ranking["target"]) == ["bank", "plane"]
+    assert set(ranking["n_first"]) == {6} and set(ranking["n_last"]) == {6}
+    manifest = json.loads((out / "ranking.manifest.json").read_text())
+    assert manifest["parameters"]["drop_thin_periods"] is True
+
+
+@pytest.mark.parametrize("command, target", [("shift", ["--target", "plane"]),
+                                             ("shift-rank", ["--targets", "plane,bank"])])
+def test_out_naming_a_file_is_a_clear_error_before_any_embedding(command, target, tmp_path, cache_dir, capsys):
+    corpus = _thin_csv(tmp_path)
+    blocker = tmp_path / "taken"
+    blocker.write_text("x")
+    argv = [command, corpus, *target, "--year-column", "year", "--bins", "3", "--drop-thin-periods",
+            "--out", str(blocker)]
+    assert main(argv) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[-1].startswith("error:") and "taken" in lines[-1] and "is a file" in lines[-1]
+    assert blocker.read_text() == "x"
+    assert not cache_dir.exists() or not any(cache_dir.rglob("manifest.json"))  # nothing was embedded

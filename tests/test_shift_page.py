@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from tests.browser import SHOTS, screenshot
-from tests.apptest import open_page
+from tests.jobwait import open_settled, settle
 
 PAGE = "views/shift.py"
 
 
 def _open(tiny_bert, **state):
-    return open_page(PAGE, model=tiny_bert, timeout=180, **state)
+    return open_settled(PAGE, model=tiny_bert, timeout=180, **state)
 
 
 def _senses_radio(at):
@@ -37,7 +37,7 @@ def test_shift_page_demo_periods_shares_metrics_and_ranking(tiny_bert, cache_dir
     assert len(_charts(at)) >= 3  # counts, shares, trajectory
     assert any("first appears in" in m.value for m in at.markdown)
     # gold senses of the demo (DWUG clusters): the aircraft sense appears/takes over in period 2
-    _senses_radio(at).set_value("label").run()
+    settle(_senses_radio(at).set_value("label"))
     assert not at.exception
     shares = next(d.value for d in at.dataframe if "share" in d.value.columns and "sense_name" in d.value.columns)
     late = shares[(shares["period"] == "2")].sort_values("share", ascending=False).iloc[0]
@@ -45,14 +45,14 @@ def test_shift_page_demo_periods_shares_metrics_and_ranking(tiny_bert, cache_dir
     table = next(d.value for d in at.dataframe if "JSD p" in d.value.columns)
     assert table["JSD p"].iloc[0] < 0.01
     # year bins: three equal-count bins over the usages' dates, a line chart over time
-    at.radio(key="shift_mode").set_value("equal-count").run()
-    at.slider(key="shift_bins").set_value(3).run()
+    settle(at.radio(key="shift_mode").set_value("equal-count"))
+    settle(at.slider(key="shift_bins").set_value(3))
     assert not at.exception
     table = next(d.value for d in at.dataframe if "APD p" in d.value.columns)
     assert len(table) == 3  # 1-2, 1-3, 2-3
     # many targets: rank the three demo targets, compare with the bundled DWUG stats
-    at.radio(key="shift_mode").set_value("column").run()
-    at.button(key="shift_rank_button").click().run()
+    settle(at.radio(key="shift_mode").set_value("column"))
+    settle(at.button(key="shift_rank_button").click())
     assert not at.exception, at.exception
     ranking = next(d.value for d in at.dataframe if "rank_apd" in d.value.columns)
     assert sorted(ranking["target"]) == ["chairman_nn", "gas_nn", "plane_nn"]
@@ -69,7 +69,7 @@ def test_shift_page_uses_senses_page_clusters_and_names(tiny_bert, cache_dir):
     labels = np.r_[np.zeros(100, int), np.ones(100, int)]
     at.session_state["cluster_labels"] = labels
     at.session_state["cluster_names"] = {0: "geometry", 1: "aircraft"}
-    at.run()
+    settle(at)
     assert _senses_radio(at).value == "senses"
     shares = next(d.value for d in at.dataframe if "sense_name" in d.value.columns)
     assert set(shares["sense_name"]) == {"geometry", "aircraft"} and shares["count"].sum() == n
@@ -77,16 +77,16 @@ def test_shift_page_uses_senses_page_clusters_and_names(tiny_bert, cache_dir):
 
 def test_shift_page_bad_edges_give_clear_message(tiny_bert, cache_dir):
     at = _open(tiny_bert)
-    at.radio(key="shift_mode").set_value("edges").run()
-    at.text_input(key="shift_edges").set_value("2000, 1900").run()
+    settle(at.radio(key="shift_mode").set_value("edges"))
+    settle(at.text_input(key="shift_edges").set_value("2000, 1900"))
     assert not at.exception
     assert any("strictly increasing" in e.value for e in at.error)
-    at.text_input(key="shift_edges").set_value("1700, 1750, 1800").run()
+    settle(at.text_input(key="shift_edges").set_value("1700, 1750, 1800"))
     assert any("no period has occurrences" in e.value for e in at.error)
     # regression: no empty "Occurrences per period" chart above the error when no period has occurrences
     assert len(_charts(at)) == 0
     # one period left: its counts are drawn, and the error says shift needs two
-    at.text_input(key="shift_edges").set_value("1800, 1900").run()
+    settle(at.text_input(key="shift_edges").set_value("1800, 1900"))
     assert any("only 1 period" in e.value for e in at.error)
     assert len(_charts(at)) == 1
 
@@ -101,6 +101,8 @@ def test_shift_page_in_chromium(app_server, browser_page):
     page.get_by_text("Change between periods", exact=False).first.wait_for(timeout=240_000)
     page.get_by_text("Trajectory and typical occurrences", exact=False).first.wait_for(timeout=240_000)
     page.wait_for_selector(".js-plotly-plot .main-svg", timeout=240_000)
+    # the page fills in as its jobs finish: wait for the charts themselves, not a fixed time
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=240_000)
     deadline = time.time() + 240
     while time.time() < deadline and page.locator("[data-testid='stStatusWidget']").count():
         time.sleep(0.3)
@@ -118,3 +120,12 @@ def test_shift_page_in_chromium(app_server, browser_page):
     text = page.inner_text("body")
     assert "Sense shares per period" in text and "Current analysis" in text
     assert page.locator(".js-plotly-plot").count() >= 3
+    # ranking runs as a background job: its status line shows, and the page redraws itself when it is done
+    page.get_by_role("button", name="Rank 3 targets").click()
+    try:
+        # the result is drawn element by element: wait for the last one as well as the first
+        page.get_by_text("Spearman ρ, APD", exact=True).first.wait_for(timeout=600_000)
+        page.get_by_text("Binary accuracy, APD", exact=False).first.wait_for(timeout=120_000)
+    except Exception:
+        raise AssertionError("no ranking after 10 min; the page says: " + page.inner_text("body")[-1500:]) from None
+    assert page.locator("[data-testid='stException']").count() == 0

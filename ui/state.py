@@ -6,11 +6,15 @@ Keys (all pages may read them; the Corpus page and the sidebar write them):
 ``corpus_path``   path of the demo or of a local file/folder; ``corpus_upload`` (name, bytes) for uploads
 ``spec``          analysis.corpus.ColumnSpec
 ``target``, ``regex``, ``whole_word``, ``case_sensitive``
+``labelled_hits`` "first" | "all": a labelled row with several hits gives its label to the first / to every hit
 ``model``         model name/path ("" = packaged default); ``layer`` (int, hidden-state index)
 ``embset``        the current analysis.store.EmbeddingSet (or absent)
 ``cluster_labels`` / ``cluster_names``   set by the Senses page: ndarray (n,) and {cluster id: name}, read by Shift
+``source_id``     which corpus the settings above belong to; :func:`use_source` resets them when it changes
 
 A fresh session starts on the bundled demo (DWUG ``plane_nn``) with the default model, so every page works at once.
+Paths typed on the page are read only under the allowed roots (analysis/paths.py), checked again here before any
+read, so that a served dashboard cannot read ``/etc`` or ``/proc``.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ import streamlit as st
 
 from analysis.corpus import ColumnSpec
 from analysis.errors import SenseScopeError
+from analysis.paths import ROOT as PROJECT_ROOT, check_allowed
 from ui import cached
+from ui.widgets import md_escape
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_PATH = ROOT / "data" / "demo" / "dwug_en"
@@ -36,9 +42,17 @@ DEFAULTS = {
     "regex": False,
     "whole_word": True,
     "case_sensitive": False,
+    "labelled_hits": "first",
     "model": "",
     "layer": None,
 }
+LABELLED_HITS = ("first", "all")
+
+#: What belongs to one corpus and goes when another is chosen (derived tables, results, column pickers).
+_SOURCE_BOUND = ("embset", "embset_key", "cluster_labels", "cluster_names", "shift_rank_result", "shift_rank_pending",
+                 "shift_mode", "shift_period_col", "shift_year_col", "shift_edges", "shift_rank_targets",
+                 "corpus_targets",
+                 "_upload_docs", "_upload_columns", "_upload_occ", "corpus_target_pick", "labelled_hits_all")
 
 
 # Settings widgets whose values should survive a visit to another page. Streamlit forgets the state of widgets a run
@@ -48,14 +62,22 @@ PERSISTENT_KEYS = {
     "senses_layer_mode", "senses_layer_range", "senses_projection", "senses_dims", "senses_seed",
     "senses_remove_mean", "senses_n_dirs", "senses_neighbors", "senses_min_dist", "senses_perplexity",
     "senses_method", "senses_mcs", "senses_auto_k", "senses_k_range", "senses_k", "senses_colour", "senses_split",
+    # Shift: also needed while a job runs there (the page stops above its later widgets until the result is in).
+    "shift_vectors", "shift_mode", "shift_period_col", "shift_year_col", "shift_edges", "shift_bins",
+    "shift_drop_small", "shift_k", "shift_cluster_seed", "shift_perm", "shift_boot", "shift_ci", "shift_seed",
+    "shift_appear", "shift_share_kind", "shift_typical", "shift_rank_targets", "shift_rank_metric",
+    "shift_binary_rule", "shift_gold_metric", "shift_gold_stats",
 }
-PERSISTENT_PREFIXES = ("senses_name_",)
+PERSISTENT_PREFIXES = ("senses_name_", "shift_sense_source_")
 
 
 def init() -> None:
     """Fill in defaults for keys not yet set, and keep page settings across pages (call at the top of app.py)."""
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
+    # The source the preset state describes (tests and deep links may preset it): no reset on the first run.
+    st.session_state.setdefault("source_id", _source_id(get("corpus_kind"), get("corpus_path"),
+                                                        st.session_state.get("corpus_upload")))
     for key in list(st.session_state.keys()):
         if key in PERSISTENT_KEYS or str(key).startswith(PERSISTENT_PREFIXES):
             st.session_state[key] = st.session_state[key]
@@ -65,10 +87,85 @@ def get(key: str, default=None):
     return st.session_state.get(key, DEFAULTS.get(key, default))
 
 
+# ------------------------------------------------------------------------------------------------------- sources
+def upload_digest() -> str | None:
+    """SHA-1 of the current upload's bytes, computed once per upload (a 50 MB file takes ~0.1 s)."""
+    upload = st.session_state.get("corpus_upload")
+    if not upload:
+        return None
+    held = st.session_state.get("_upload_digest")
+    if held is not None and held[0] is upload[1]:  # the same bytes object: no need to hash again
+        return held[1]
+    digest = hashlib.sha1(upload[1]).hexdigest()
+    st.session_state["_upload_digest"] = (upload[1], digest)
+    return digest
+
+
+def _source_id(kind, path, upload) -> tuple:
+    if kind == "upload":
+        return ("upload", upload[0] if upload else None, hashlib.sha1(upload[1]).hexdigest() if upload else None)
+    if kind == "demo":
+        return ("demo",)
+    return ("path", str(path or "").strip())
+
+
+def use_source(kind: str, *, path: str | None = None, upload: tuple[str, bytes] | None = None) -> bool:
+    """Make ``kind`` (with its path or upload) the current corpus; True if it differs from the previous one.
+
+    A new source resets what belonged to the old one: the column choice (a CSV's ``year`` column does not exist in
+    a ``.txt``), a target taken from the old corpus's target list (a DWUG lemma such as ``chairman_nn``), the
+    embedding set and the clusters made from it, so that no page is left with a choice it cannot undo.
+    """
+    if kind == "upload":
+        st.session_state["corpus_upload"] = upload
+    elif kind == "path":
+        st.session_state["corpus_path"] = path
+    else:
+        st.session_state["corpus_path"] = str(DEMO_PATH)
+    st.session_state["corpus_kind"] = kind
+    new = ("upload", upload[0], upload_digest()) if kind == "upload" else _source_id(kind, path, None)
+    if st.session_state.get("source_id") == new:
+        return False
+    old_targets = st.session_state.get("corpus_targets") or ()
+    bound_prefixes = ("col_", "shift_sense_source_")
+    for key in [*_SOURCE_BOUND, *(k for k in st.session_state.keys() if str(k).startswith(bound_prefixes))]:
+        st.session_state.pop(key, None)
+    st.session_state["spec"] = ColumnSpec()
+    if kind == "demo":
+        st.session_state["target"] = DEMO_TARGET
+    elif get("target") in old_targets or get("target") == DEMO_TARGET:
+        st.session_state["target"] = ""
+    st.session_state["source_id"] = new
+    return True
+
+
 def model_name() -> str | None:
     """The current model as given to analysis.encoder (None = packaged default)."""
     name = (get("model") or "").strip()
     return name or None
+
+
+def looks_like_path(text: str) -> bool:
+    """Whether a model box value names a folder on this machine (checked against the allowed roots), not a hub id.
+
+    Hub ids are ``name`` or ``owner/name``; a value that starts like a path, has more parts, or exists relative to
+    the project (or the server's working folder, where ``from_pretrained`` would look) is a path.
+    """
+    text = text.strip()
+    if not text:
+        return False
+    if text.startswith(("/", ".", "~")) or "\\" in text or text.count("/") > 1 or ":" in text:
+        return True
+    return (PROJECT_ROOT / text).exists() or Path(text).exists()
+
+
+def checked_model(text: str) -> str:
+    """The model box value to use: a hub id as typed, a path resolved under the allowed roots (else
+    analysis.paths.PathNotAllowedError, which names the roots and says nothing about the path)."""
+    text = text.strip()
+    if looks_like_path(text):
+        return str(check_allowed(text, what="model folder"))
+    return text
 
 
 def corpus_label() -> str:
@@ -80,30 +177,58 @@ def corpus_label() -> str:
     return Path(get("corpus_path") or "").name
 
 
+def corpus_file() -> Path:
+    """The current server-side corpus path, resolved, if it lies under an allowed root (else PathNotAllowedError)."""
+    return check_allowed(get("corpus_path") or "", what="corpus path")
+
+
+def raw_columns() -> list[str]:
+    """Column names of the current upload as read (kept in the session, not in a server-wide cache)."""
+    from analysis.corpus import read_raw_table
+
+    name, data = st.session_state["corpus_upload"]
+    return cached.per_session("_upload_columns", (upload_digest(), name),
+                              lambda: [str(c) for c in read_raw_table(data, name=name).columns])
+
+
 def documents():
     """The current documents table (may raise SenseScopeError)."""
+    from analysis.corpus import load_corpus
+
     spec = get("spec")
     if get("corpus_kind") == "upload":
         upload = st.session_state.get("corpus_upload")
         if not upload:
             raise SenseScopeError("upload a corpus file on the Corpus page")
-        return cached.load_corpus_bytes(upload[1], upload[0], spec)
-    return cached.load_corpus_path(str(get("corpus_path")), spec)
+        name, data = upload
+        return cached.per_session("_upload_docs", (upload_digest(), name, spec), load_corpus, data, spec, name,
+                                  spinner="Reading the corpus…")
+    # Checked again here (not only where the path is typed): any path in the session goes through the roots.
+    return cached.load_corpus_path(str(corpus_file()), spec)
 
 
 def occurrences():
     """The current occurrences table (may raise SenseScopeError)."""
     target = get("target") or None
-    return cached.occurrences(documents(), target, bool(get("regex")), bool(get("whole_word")),
-                              bool(get("case_sensitive")))
+    args = (target, bool(get("regex")), bool(get("whole_word")), bool(get("case_sensitive")), labelled_hits())
+    docs = documents()
+    if get("corpus_kind") == "upload":
+        return cached.per_session("_upload_occ", (upload_digest(), get("spec"), *args), cached.find_occurrences,
+                                  docs, *args, spinner="Finding occurrences…")
+    return cached.occurrences(docs, *args)
+
+
+def labelled_hits() -> str:
+    value = get("labelled_hits")
+    return value if value in LABELLED_HITS else "first"
 
 
 def settings_key() -> tuple:
     """What the current embedding set depends on; a change invalidates ``embset``."""
     upload = st.session_state.get("corpus_upload")
-    digest = hashlib.sha1(upload[1]).hexdigest() if upload else None  # content, not just name and size
-    return (get("corpus_kind"), get("corpus_path"), upload[0] if upload else None, digest,
-            get("spec"), get("target"), get("regex"), get("whole_word"), get("case_sensitive"), get("model"))
+    return (get("corpus_kind"), get("corpus_path"), upload[0] if upload else None, upload_digest(),
+            get("spec"), get("target"), get("regex"), get("whole_word"), get("case_sensitive"), labelled_hits(),
+            get("model"))
 
 
 def current_embeddings():
@@ -184,7 +309,7 @@ def sidebar():
             choices.append(current)
         st.selectbox("Model", choices, index=choices.index(current), key="model_choice",
                      format_func=lambda m: "all-MiniLM-L6-v2 (packaged, offline)" if m == "" else m,
-                     on_change=lambda: st.session_state.update(model=st.session_state["model_choice"]),
+                     on_change=_model_chosen,
                      help="The packaged default, or fine-tuned checkpoints from the Dimension page. Any other hub id "
                           "or local folder can be typed on the Corpus page.")
         try:
@@ -201,8 +326,15 @@ def sidebar():
         return corpus_slot, st.empty()
 
 
+def _model_chosen() -> None:
+    """The sidebar's model choice; the Corpus page's model box follows it (else it would put its text back)."""
+    choice = st.session_state["model_choice"]
+    st.session_state.update(model=choice, model_text=choice, model_typed=choice)
+
+
 def _corpus_caption(slot) -> None:
-    slot.caption(f"**Corpus:** {corpus_label()}  \n**Target:** {get('target') or '(spans given)'}")
+    target = md_escape(get("target")) if get("target") else "(spans given)"
+    slot.caption(f"**Corpus:** {md_escape(corpus_label())}  \n**Target:** {target}")
 
 
 def sidebar_status(slots) -> None:

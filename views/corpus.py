@@ -4,14 +4,93 @@ from __future__ import annotations
 
 import streamlit as st
 
+from analysis._util import natural_sorted
 from analysis.corpus import ColumnSpec, kwic_table, summarize
 from analysis.errors import SenseScopeError
+from analysis.paths import check_allowed
 from analysis.plots.corpus import count_table, plot_counts
 from ui import cached, state, widgets
+from ui.widgets import md_escape
 
 st.title("Corpus")
 st.caption("Load a corpus, choose the target term, preview its occurrences in context and compute their contextual "
            "embeddings (cached on disk, so the next time is instant).")
+
+
+def _stop_with(exc: SenseScopeError) -> None:
+    widgets.error(exc)
+    st.stop()
+
+
+def _upload_source() -> list[str]:
+    """The upload source; a new file replaces the old one (and what belonged to it). Returns its raw columns."""
+    up = st.file_uploader("CSV, TSV, JSONL, Parquet or plain text (UTF-8); DWUG uses.csv files load as they are",
+                          type=["csv", "tsv", "tab", "jsonl", "ndjson", "parquet", "txt"], key="corpus_file")
+    held = st.session_state.get("corpus_upload")
+    if up is not None and st.session_state.get("corpus_upload_file_id") != up.file_id:
+        held = (up.name, up.getvalue())  # read once per upload, not on every rerun
+        st.session_state["corpus_upload_file_id"] = up.file_id
+    if not held:
+        st.info("Choose a file to upload.")
+        st.stop()
+    state.use_source("upload", upload=held)
+    if up is None:
+        st.caption(f"Using the uploaded file {md_escape(held[0])}.")
+    try:
+        return state.raw_columns()
+    except SenseScopeError as exc:
+        _stop_with(exc)
+
+
+def _path_source() -> list[str]:
+    """A file or folder on the server, only under the allowed roots (checked before anything reads the path)."""
+    from analysis.corpus import is_dwug
+
+    path = st.text_input("Path to a corpus file, or a folder of DWUG uses.csv files (under the dashboard's data "
+                         "folders)", value=state.get("corpus_path") if state.get("corpus_kind") == "path" else "")
+    if not path.strip():
+        st.info("Type a path.")
+        st.stop()
+    try:
+        resolved = check_allowed(path, what="corpus path")
+    except SenseScopeError as exc:
+        _stop_with(exc)
+    state.use_source("path", path=path.strip())
+    try:
+        if resolved.is_file() and not is_dwug(resolved):
+            stat = resolved.stat()
+            return cached.raw_columns_path(str(resolved), (stat.st_mtime_ns, stat.st_size))
+    except SenseScopeError as exc:
+        _stop_with(exc)
+    return []
+
+
+def _column_pickers(raw_columns: list[str]) -> None:
+    """Which column is the text, id, year, period and label; the choice is stored in ``spec``."""
+    st.caption("Name the column that holds the text and, optionally, the others; every other column is kept as "
+               "metadata. A table with `start`/`end` columns gives each occurrence itself (no search is done).")
+    none = "(none)"
+    opts = [none] + raw_columns
+    spec0 = state.get("spec")
+
+    def pick(label, key, current, guess):
+        value = current if current in raw_columns else next((c for c in raw_columns if c.lower() in guess), none)
+        return st.selectbox(label, opts, index=opts.index(value), key=key)
+
+    # The text and id pickers come first (they are drawn in order; the columns row goes below them).
+    text_col = pick("Text column", "col_Text column", spec0.text, {"text", "context", "sentence", "content", "body"})
+    id_col = pick("Id column", "col_Id column", spec0.id, {"id", "doc_id", "identifier"})
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        year_col = pick("Year / date column", "col_year", spec0.year, {"year", "date"})
+    with c2:
+        period_col = pick("Period / group column", "col_period", spec0.period, {"period", "group", "grouping"})
+    with c3:
+        label_col = pick("Gold sense label column", "col_label", spec0.label, {"label", "sense", "gold"})
+    norm = lambda c: None if c == none else c  # noqa: E731
+    st.session_state["spec"] = ColumnSpec(text=norm(text_col), id=norm(id_col), year=norm(year_col),
+                                          period=norm(period_col), label=norm(label_col))
+
 
 # ---------------------------------------------------------------------------------------------------------- source
 kinds = {"demo": "Bundled demo (DWUG EN: plane, gas, chairman)", "upload": "Upload a file",
@@ -20,95 +99,48 @@ kind = st.radio("Corpus", list(kinds), format_func=kinds.get, index=list(kinds).
                 horizontal=True, key="corpus_kind_radio")
 raw_columns: list[str] = []
 if kind == "demo":
-    st.session_state.update(corpus_kind="demo", corpus_path=str(state.DEMO_PATH), spec=ColumnSpec())
+    state.use_source("demo")
 elif kind == "upload":
-    up = st.file_uploader("CSV, TSV, JSONL, Parquet or plain text (UTF-8); DWUG uses.csv files load as they are",
-                          type=["csv", "tsv", "tab", "jsonl", "ndjson", "parquet", "txt"], key="corpus_file")
-    if up is not None:
-        st.session_state["corpus_upload"] = (up.name, up.getvalue())
-        st.session_state["corpus_kind"] = "upload"
-        try:
-            raw_columns = cached.raw_columns_bytes(up.getvalue(), up.name)
-        except SenseScopeError as exc:
-            widgets.error(exc)
-            st.stop()
-    elif not st.session_state.get("corpus_upload"):
-        st.info("Choose a file to upload.")
-        st.stop()
-    else:
-        st.session_state["corpus_kind"] = "upload"
-        name, data = st.session_state["corpus_upload"]
-        st.caption(f"Using the uploaded file {name}.")
-        raw_columns = cached.raw_columns_bytes(data, name)
+    raw_columns = _upload_source()
 else:
-    path = st.text_input("Path to a corpus file, or a folder of DWUG uses.csv files",
-                         value=state.get("corpus_path") if state.get("corpus_kind") == "path" else "")
-    if not path.strip():
-        st.info("Type a path.")
-        st.stop()
-    st.session_state.update(corpus_kind="path", corpus_path=path.strip())
-    from pathlib import Path
-
-    from analysis.corpus import is_dwug, read_raw_table
-    try:
-        if Path(path).is_file() and not is_dwug(path):
-            raw_columns = [str(c) for c in read_raw_table(path.strip()).columns]
-    except SenseScopeError as exc:
-        widgets.error(exc)
-        st.stop()
+    raw_columns = _path_source()
 
 # ------------------------------------------------------------------------------------------------------- columns
-if raw_columns and raw_columns != ["text"]:
+# A one-column table needs no choice, unless a choice is left over that names a column it lacks: then the pickers are
+# shown, so that the user can always clear it here.
+spec_now = state.get("spec")
+stale = any(c and c not in raw_columns for c in (spec_now.text, spec_now.id, spec_now.year, spec_now.period,
+                                                 spec_now.label))
+if raw_columns and (raw_columns != ["text"] or stale):
     with st.expander("Columns", expanded=True):
-        st.caption("Name the column that holds the text and, optionally, the others; every other column is kept as "
-                   "metadata. A table with `start`/`end` columns gives each occurrence itself (no search is done).")
-        none = "(none)"
-        opts = [none] + raw_columns
-        spec0 = state.get("spec")
-
-        def pick(label, current, guess):
-            value = current if current in raw_columns else next((c for c in raw_columns if c.lower() in guess), none)
-            return st.selectbox(label, opts, index=opts.index(value), key=f"col_{label}")
-
-        # The text and id pickers come first (they are drawn in order; the columns row goes below them).
-        text_col = pick("Text column", spec0.text, {"text", "context", "sentence", "content", "body"})
-        id_col = pick("Id column", spec0.id, {"id", "doc_id", "identifier"})
-        c1, c2, c3 = st.columns(3)
-        year_col = c1.selectbox("Year / date column", opts, index=opts.index(
-            spec0.year if spec0.year in raw_columns else next((c for c in raw_columns if c.lower() in
-                                                               {"year", "date"}), none)), key="col_year")
-        period_col = c2.selectbox("Period / group column", opts, index=opts.index(
-            spec0.period if spec0.period in raw_columns else next((c for c in raw_columns if c.lower() in
-                                                                   {"period", "group", "grouping"}), none)),
-            key="col_period")
-        label_col = c3.selectbox("Gold sense label column", opts, index=opts.index(
-            spec0.label if spec0.label in raw_columns else next((c for c in raw_columns if c.lower() in
-                                                                 {"label", "sense", "gold"}), none)), key="col_label")
-        norm = lambda c: None if c == none else c  # noqa: E731
-        st.session_state["spec"] = ColumnSpec(text=norm(text_col), id=norm(id_col), year=norm(year_col),
-                                              period=norm(period_col), label=norm(label_col))
+        _column_pickers(raw_columns)
 
 try:
     docs = state.documents()
 except SenseScopeError as exc:
-    widgets.error(exc)
-    st.stop()
+    _stop_with(exc)
 
 # -------------------------------------------------------------------------------------------------------- target
 st.subheader("Target")
 has_spans = {"start", "end"} <= set(docs.columns)
 if has_spans and "target" in docs.columns:
-    targets = sorted(docs["target"].astype(str).unique())
-    current = state.get("target") if state.get("target") in targets else targets[0]
-    target = st.selectbox("Target (the corpus gives each occurrence's span)", targets, index=targets.index(current))
+    targets = natural_sorted(docs["target"].astype(str).unique())
+    st.session_state["corpus_targets"] = targets  # a switch to another corpus clears a target taken from here
+    current = state.get("target")
+    if current not in targets:
+        current = state.DEMO_TARGET if state.DEMO_TARGET in targets else targets[0]
+    # Keyed so that a new source can forget it (an unkeyed one kept the old corpus's choice when it came back).
+    target = st.selectbox("Target (the corpus gives each occurrence's span)", targets, index=targets.index(current),
+                          key="corpus_target_pick")
     st.session_state["target"] = target
 elif has_spans:
     st.caption("The corpus gives each occurrence's span (start/end columns): no search is needed.")
     st.session_state["target"] = ""
 else:
     c1, c2, c3, c4 = st.columns([3, 1, 1, 1])
+    typed_target = state.get("target") or ""
     target = c1.text_input("Target forms, separated by | (e.g. plane|planes), or a regular expression",
-                           value=state.get("target") if state.get("target") != state.DEMO_TARGET else "")
+                           value="" if typed_target in (st.session_state.get("corpus_targets") or ()) else typed_target)
     regex = c2.checkbox("Regular expression", value=bool(state.get("regex")))
     whole = c3.checkbox("Whole words", value=bool(state.get("whole_word")))
     case = c4.checkbox("Case-sensitive", value=bool(state.get("case_sensitive")))
@@ -120,15 +152,24 @@ else:
 try:
     occ = state.occurrences()
 except SenseScopeError as exc:
-    widgets.error(exc)
-    st.stop()
+    _stop_with(exc)
 
-# The session's settings key sees an upload's name and size only, so an edited file re-uploaded under the same name and
-# size would keep the old embedding set (old labels and years on every page). Drop it when its occurrences are stale.
+# A file edited on disk under the same path keeps the settings key; drop an embedding set whose occurrences are stale.
 held = state.current_embeddings()
 if held is not None and not held.occurrences.reset_index(drop=True).equals(occ.reset_index(drop=True)):
     for stale in ("embset", "embset_key", "cluster_labels", "cluster_names"):
         st.session_state.pop(stale, None)
+
+# ------------------------------------------------------------------------------------------- labelled rows, hits
+dropped = int(occ.attrs.get("labelled_hits_dropped", 0) or 0)
+if dropped or state.labelled_hits() == "all":
+    if dropped:
+        st.info(f"{dropped} further hits in labelled rows were left out: a row's label is given to its first hit.")
+    st.checkbox("All hits (each keeps the row's label)", value=state.labelled_hits() == "all", key="labelled_hits_all",
+                on_change=lambda: st.session_state.update(
+                    labelled_hits="all" if st.session_state["labelled_hits_all"] else "first"),
+                help="A gold label was given to one use of the term in its row; with several hits in that row, the "
+                     "others may be other senses.")
 
 # ------------------------------------------------------------------------------------------------------- preview
 summary = summarize(occ)
@@ -158,30 +199,35 @@ if count_cols:
 
 # --------------------------------------------------------------------------------------------------------- model
 st.subheader("Model and embeddings")
+st.session_state.setdefault("model_text", state.get("model") or "")
+st.session_state.setdefault("model_typed", st.session_state["model_text"].strip())
 typed = st.text_input("Model: leave empty for the packaged all-MiniLM-L6-v2, or give a Hugging Face id already in the "
-                      "local cache, or a local folder", value=state.get("model") or "", key="model_text")
-if typed.strip() != (state.get("model") or ""):
-    st.session_state["model"] = typed.strip()
-    st.session_state["layer"] = None
-    st.rerun()
+                      "local cache, or a local folder (under the dashboard's data or cache folders)", key="model_text")
+if typed.strip() != st.session_state["model_typed"]:
+    try:  # a path is checked against the allowed roots before anything looks at it
+        chosen = state.checked_model(typed)
+    except SenseScopeError as exc:
+        _stop_with(exc)
+    st.session_state["model_typed"] = typed.strip()
+    if chosen != (state.get("model") or ""):
+        st.session_state.update(model=chosen, layer=None)
+        st.rerun()
 try:
     info = cached.model_info(state.model_name())
-    st.caption(f"{info['name']}: {info['n_layers']} hidden states (embedding layer + {info['n_layers'] - 1} layers), "
-               f"width {info['dim']}.")
+    st.caption(f"{md_escape(info['name'])}: {info['n_layers']} hidden states (embedding layer + "
+               f"{info['n_layers'] - 1} layers), width {info['dim']}.")
 except SenseScopeError as exc:
-    widgets.error(exc)
-    st.stop()
+    _stop_with(exc)
 
 es = state.current_embeddings()
 if st.button("Compute embeddings", type="primary", disabled=es is not None):
     try:
         es = state.compute_embeddings()
     except SenseScopeError as exc:
-        widgets.error(exc)
-        st.stop()
+        _stop_with(exc)
 if es is not None:
     st.success(f"Embeddings ready: {es.n} occurrences × {len(es.layers)} layers × {es.dim} dimensions, model "
-               f"{es.model}, {'cache hit' if es.cache_hit else 'computed'} in {es.seconds:.1f} s.")
+               f"{md_escape(es.model)}, {'cache hit' if es.cache_hit else 'computed'} in {es.seconds:.1f} s.")
     s1, s2, s3, s4, s5 = st.columns(5)
     s1.metric("Occurrences", es.n)
     s2.metric("Layers", f"{es.layers[0]}–{es.layers[-1]}")

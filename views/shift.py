@@ -9,12 +9,22 @@ import pandas as pd
 import streamlit as st
 
 from analysis import shift as S
-from analysis.corpus import find_occurrences, kwic, kwic_html
+from analysis._util import natural_sorted
+from analysis.corpus import kwic, kwic_html
 from analysis.errors import SenseScopeError
 from analysis.plots import shift as P
 from analysis.senses import layer_label, layer_vectors
 from ui import cached, state, widgets
 from ui import shift as cs
+from ui.widgets import md_escape
+
+def _valid(key: str, options) -> list:
+    """``options``, after forgetting a kept choice (ui.state.PERSISTENT_KEYS) that is not among them any more."""
+    options = list(options)
+    if key in st.session_state and st.session_state[key] not in options:
+        del st.session_state[key]
+    return options
+
 
 st.title("Shift")
 st.caption("When did a sense appear, when did it take over, and how much did the usage change between periods? "
@@ -61,14 +71,16 @@ if not modes:
     st.page_link("views/corpus.py", label="Corpus page")
     st.stop()
 c1, c2, c3 = st.columns([2, 1, 2])
-mode = c1.radio("Periods from", list(modes), format_func=modes.get, key="shift_mode")
+mode = c1.radio("Periods from", _valid("shift_mode", modes), format_func=modes.get, key="shift_mode")
 kwargs: dict = {"mode": mode}
 if mode == "column":
-    kwargs["period_column"] = c2.selectbox("Column", period_cols, key="shift_period_col")
+    kwargs["period_column"] = c2.selectbox("Column", _valid("shift_period_col", period_cols),
+                                           key="shift_period_col")
     if year_cols:
         kwargs["year_column"] = year_cols[0]  # orders non-numeric period names by their median year
 else:
-    kwargs["year_column"] = c2.selectbox("Year column", year_cols, key="shift_year_col")
+    kwargs["year_column"] = c2.selectbox("Year column", _valid("shift_year_col", year_cols),
+                                         key="shift_year_col")
     if mode == "edges":
         yrs, _, _ = S.parse_years(occ[kwargs["year_column"]])
         fin = yrs[np.isfinite(yrs)]
@@ -78,7 +90,8 @@ else:
         try:
             kwargs["edges"] = [float(t) for t in text.replace(";", ",").split(",") if t.strip()]
         except ValueError:
-            st.error(f"Cannot read the edges {text!r}: give years separated by commas, e.g. 1810, 1900, 2010.")
+            st.error(f"Cannot read the edges {md_escape(repr(text))}: give years separated by commas, e.g. 1810, "
+                     f"1900, 2010.")
             st.stop()
     else:
         kwargs["n_bins"] = c3.slider("Number of bins", 2, 12, S.DEFAULT_N_BINS, key="shift_bins")
@@ -87,9 +100,14 @@ try:
 except SenseScopeError as exc:
     widgets.error(exc)
     st.stop()
-small = [n for n, c in zip(periods.names, periods.counts) if c < S.MIN_PERIOD_COUNT]
-if small and st.checkbox(f"Leave out the periods with fewer than {S.MIN_PERIOD_COUNT} occurrences "
-                         f"({', '.join(small)})", value=True, key="shift_drop_small"):
+# Always drawn (not only when this target has a thin period): ranking many targets below honours it too, and each
+# target there has periods of its own.
+small = [f"{n} ({c})" for n, c in zip(periods.names, periods.counts) if c < S.MIN_PERIOD_COUNT]
+drop_thin = st.checkbox(f"Leave out periods with fewer than {S.MIN_PERIOD_COUNT} occurrences", value=True,
+                        key="shift_drop_small", help="Here and for every target when ranking many targets below.")
+if small:
+    st.caption(("Left out: " if drop_thin else "Thin: ") + ", ".join(md_escape(x) for x in small))
+if drop_thin:
     periods = periods.drop_small()
 if sum(periods.counts):  # no chart when no period has occurrences (the error below says why)
     counts_fig = P.plot_period_counts(periods.counts_frame(), thin_count=S.THIN_PERIOD_COUNT)
@@ -100,9 +118,9 @@ if periods.n_left_out:
             f"(missing: {periods.n_missing}, not a year: {periods.n_unparsable}, outside the edges: "
             f"{periods.n_out_of_range}, in left-out periods: {periods.n_dropped}).")
 for w in periods.warnings:
-    st.warning(w)
+    st.warning(md_escape(w))
 try:
-    S.check_periods(periods)
+    S.check_periods(periods, how_to_drop="leave such periods out (the option above)")
 except SenseScopeError as exc:
     widgets.error(exc)
     st.stop()
@@ -133,17 +151,21 @@ else:
     k_text = c2.selectbox("k", ["auto"] + list(range(2, 11)), key="shift_k")
     seed = int(c3.number_input("Seed", value=0, step=1, key="shift_cluster_seed"))
     try:
-        lab, k_found, sil, notice = cs.cluster(X[inside], "kmeans", k_text, seed)
+        found = cs.job(cs.key_of("cluster", X[inside], "kmeans", k_text, seed), "Clustering the usages",
+                       cs.cluster_work, X[inside], "kmeans", k_text, seed)
     except SenseScopeError as exc:
         widgets.error(exc)
         st.stop()
+    if found is None:  # running: the status line above updates, and the page reruns when it is done
+        st.stop()
+    lab, k_found, sil, notice = found
     labels = np.full(len(occ), S.NOISE_LABEL)
     labels[inside] = lab
     cluster_info = {"source": "k-means on this page", "k": k_found, "k_choice": k_text, "seed": seed,
                     "silhouette": {str(k): round(v, 4) for k, v in sil.items()}}
     st.caption(f"k-means on the usages that have a period (unit length, common mean removed): "
                f"k = {k_found}" + (" chosen by silhouette" if k_text == "auto" else "") + ". Name the clusters on the "
-               f"Senses page to see the names here." + (f" {notice}" if notice else ""))
+               f"Senses page to see the names here." + (f" {md_escape(notice)}" if notice else ""))
 
 with st.expander("Test settings", expanded=False):
     t1, t2, t3, t4, t5 = st.columns(5)
@@ -158,10 +180,14 @@ with st.expander("Test settings", expanded=False):
                                       "usages)."))
 test_params = {"n_permutations": n_perm, "n_boot": n_boot, "ci": ci, "random_state": seed_tests,
                "appear_min_count": appear}
+analyse_args = (X, periods, labels, sense_names, n_perm, n_boot, ci, seed_tests, appear)
 try:
-    result = cs.analyse(X, periods, labels, sense_names, n_perm, n_boot, ci, seed_tests, appear)
+    result = cs.job(cs.key_of("analyse", *analyse_args), "Comparing periods (permutation tests and bootstrap)",
+                    cs.analyse_work, *analyse_args)
 except SenseScopeError as exc:
     widgets.error(exc)
+    st.stop()
+if result is None:
     st.stop()
 params = {**base_params, "periods": periods.to_dict(), "senses": cluster_info, **result.params}
 
@@ -173,6 +199,7 @@ widgets.figure(P.plot_sense_shares(shares_frame, kind=kind), name=f"{target}_sen
                key="shift_shares_fig")
 marks = []
 for name, first, largest in zip(result.shares.sense_names, result.shares.first_period, result.shares.largest_from):
+    name, first, largest = (md_escape(v) if v else v for v in (name, first, largest))
     text = f"**{name}**: first appears in {first}" if first else f"**{name}**: never reaches the threshold"
     text += f", largest from {largest}" if largest else ", never the largest"
     marks.append(text)
@@ -221,7 +248,7 @@ if len(typ):
                      doc_id=rows["doc_id"].astype(str).to_numpy())
     for p in periods.names:
         sub = typ[typ["period"] == p]
-        st.markdown(f"**{p}** — most typical of the period (cosine to its prototype)")
+        st.markdown(f"**{md_escape(p)}** — most typical of the period (cosine to its prototype)")
         st.dataframe(sub[["similarity", "left", "match", "right", "doc_id"]], hide_index=True,
                      key=f"shift_typ_{p}", column_config={
                          "similarity": st.column_config.NumberColumn(format="%.3f", width="small"),
@@ -249,49 +276,45 @@ except SenseScopeError as exc:
     st.stop()
 has_targets = {"start", "end"} <= set(docs.columns) and "target" in docs.columns
 if has_targets:
-    all_targets = sorted(docs["target"].astype(str).unique())
-    st.caption(f"The corpus holds {len(all_targets)} targets: {', '.join(all_targets[:12])}"
+    all_targets = natural_sorted(docs["target"].astype(str).unique())
+    st.caption(f"The corpus holds {len(all_targets)} targets: {', '.join(md_escape(t) for t in all_targets[:12])}"
                + ("…" if len(all_targets) > 12 else ""))
     wanted = all_targets
 else:
     text = st.text_input("Targets to find, separated by commas", key="shift_rank_targets",
                          value=state.get("target") or "")
     wanted = [t.strip() for t in text.split(",") if t.strip()]
-rank_key = ("shift_rank", state.settings_key(), tuple(wanted), layer_name, json.dumps(kwargs, default=str), source,
-            n_perm, n_boot, seed_tests)
+senses_for_rank = "column" if source == "label" else "clusters"
+search = None if has_targets else {"regex": bool(state.get("regex")), "whole_word": bool(state.get("whole_word")),
+                                   "case_sensitive": bool(state.get("case_sensitive")),
+                                   "labelled_hits": state.labelled_hits()}
+rank_key = cs.key_of("rank", state.settings_key(), wanted, repr(layer_spec), json.dumps(kwargs, default=str),
+                     senses_for_rank, n_perm, n_boot, seed_tests, drop_thin)
 if st.button(f"Rank {len(wanted)} targets", key="shift_rank_button", disabled=len(wanted) < 2,
              help="Embeds every target's occurrences (cached) and compares the first and the last period."):
-    try:
-        if has_targets:
-            occ_all = find_occurrences(docs)
-        else:
-            occ_all = pd.concat([find_occurrences(docs, t, regex=bool(state.get("regex")),
-                                                  whole_word=bool(state.get("whole_word")),
-                                                  case_sensitive=bool(state.get("case_sensitive"))) for t in wanted],
-                                ignore_index=True)
-            occ_all["occurrence_id"] = np.arange(len(occ_all))
-        from analysis.store import get_or_compute
-
-        bar = st.progress(0.0, text="Embedding every target's occurrences…")
-        es_all = get_or_compute(occ_all, state.model_name(), loaded=cached.model(state.model_name()),
-                                progress=lambda d, t: bar.progress(min(1.0, d / max(t, 1)),
-                                                                   text=f"Embedding… {d}/{t}"))
-        bar.empty()
-        X_all = layer_vectors(es_all.vectors, es_all.layers, layer_spec)
-        pk = {k: v for k, v in kwargs.items()}
-        senses = "column" if source == "label" else "clusters"
-        ranking, skipped = cs.rank(es_all.occurrences, X_all, pk, senses, n_perm, n_boot, seed_tests)
-        st.session_state["shift_rank_result"] = (rank_key, ranking, skipped)
+    st.session_state["shift_rank_pending"] = rank_key
+saved = st.session_state.get("shift_rank_result")
+if st.session_state.get("shift_rank_pending") == rank_key and (saved is None or saved[0] != rank_key):
+    try:  # the model is resolved here: the work runs in a worker thread, which must not call Streamlit
+        done = cs.job(rank_key, f"Ranking {len(wanted)} targets", cs.rank_work, docs, wanted, search,
+                      cached.model(state.model_name()), state.model_name(), layer_spec, dict(kwargs),
+                      senses_for_rank, n_perm, n_boot, seed_tests, drop_thin)
     except SenseScopeError as exc:
+        st.session_state.pop("shift_rank_pending", None)
         widgets.error(exc)
+        done = None
+    if done is not None:
+        st.session_state["shift_rank_result"] = (rank_key, *done)
+        st.session_state.pop("shift_rank_pending", None)
 saved = st.session_state.get("shift_rank_result")
 if saved is not None and saved[0] == rank_key:
     _, ranking, skipped = saved
     rank_params = {**base_params, "targets": wanted, "periods": kwargs, "senses": source,
-                   "compared": "first vs last period", **test_params}
+                   "compared": "first vs last period", "drop_thin_periods": drop_thin, **test_params}
     for t, why in skipped.items():
-        st.warning(f"{t} left out: {why}")
-    metric = st.radio("Rank by", [m for m in S.METRICS if ranking[m].notna().any()], horizontal=True,
+        st.warning(f"{md_escape(t)} left out: {md_escape(why)}")
+    metric = st.radio("Rank by", _valid("shift_rank_metric", [m for m in S.METRICS if ranking[m].notna().any()]),
+                      horizontal=True,
                       format_func=lambda m: m.upper(), key="shift_rank_metric")
     widgets.figure(P.plot_ranking(ranking, metric=metric), name=f"ranking_{metric}", params=rank_params,
                    key="shift_rank_fig")
@@ -301,9 +324,7 @@ if saved is not None and saved[0] == rank_key:
     gold = None
     stats_file = None
     if state.get("corpus_kind") in ("demo", "path"):
-        from pathlib import Path
-
-        root = Path(str(state.get("corpus_path")))
+        root = state.corpus_file()  # resolved and under the allowed roots (documents() was read from it)
         cand = root / "stats" / "opt" / "stats_groupings.csv"
         stats_file = cand if cand.exists() else None
     up = st.file_uploader("Gold file: TSV target<TAB>score (e.g. SemEval-2020 graded or binary truth) or DWUG "
@@ -330,7 +351,8 @@ if saved is not None and saved[0] == rank_key:
                                help=f"n = {ev.n_graded} targets with gold; "
                                     f"p = {ev.spearman_p.get(m, float('nan')):.3g}")
                 df = ranking.assign(gold=ev.gold_column(gold, ranking["target"]))
-                m = st.radio("Scatter", [m for m in S.METRICS if ranking[m].notna().any()], horizontal=True,
+                m = st.radio("Scatter", _valid("shift_gold_metric", [m for m in S.METRICS
+                                                                     if ranking[m].notna().any()]), horizontal=True,
                              format_func=lambda m: m.upper(), key="shift_gold_metric")
                 widgets.figure(P.plot_metric_vs_gold(df, metric=m, rho=ev.spearman.get(m)), name=f"{m}_vs_gold",
                                params=gold_params, key="shift_gold_fig")
@@ -341,7 +363,7 @@ if saved is not None and saved[0] == rank_key:
                         col.metric(f"Binary accuracy, {m.upper()}", f"{ev.accuracy[m]:.2f}",
                                    help=f"n = {ev.n_binary}; rule: {rule}")
             if ev.unmatched_targets:
-                st.caption(f"No gold score for: {', '.join(ev.unmatched_targets)}")
+                st.caption(f"No gold score for: {', '.join(md_escape(t) for t in ev.unmatched_targets)}")
             st.download_button("spearman.json", key="shift_spearman_json", mime="application/json",
                                data=json.dumps(ev.spearman_json(), indent=1, default=str),
                                file_name="spearman.json", on_click="ignore")
