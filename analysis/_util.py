@@ -66,3 +66,36 @@ def finite_or_none(x: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return value if math.isfinite(value) else None
+
+
+def as_matrix(X, *, what: str = "vectors", dtype=np.float64, n_rows: int | None = None) -> np.ndarray:
+    """``X`` as a finite, non-empty 2-D array (n_occurrences, dim) of ``dtype``; a clear error otherwise.
+
+    ``n_rows`` checks the row count against what the caller pairs the rows with (periods, labels).
+    """
+    from analysis.errors import ConfigError, TooFewPointsError
+
+    X = np.asarray(X, dtype=dtype)
+    if X.ndim != 2:
+        raise ConfigError(f"{what} must be a 2-D array of shape (n_occurrences, dim), not shape {X.shape}")
+    if X.shape[0] == 0:
+        raise TooFewPointsError("there are no occurrences to analyse")
+    if n_rows is not None and X.shape[0] != n_rows:
+        raise ConfigError(f"there are {X.shape[0]} {what} but {n_rows} rows to pair them with")
+    if not np.isfinite(X).all():
+        raise ConfigError(f"{what} contain NaN or infinite values")
+    return X
+
+
+def unit_rows(X: np.ndarray, *, what: str = "vectors", zero_ok: bool = False) -> np.ndarray:
+    """Rows of ``X`` scaled to length 1 (for cosine similarity).
+
+    An all-zero row has no direction: ConfigError, unless ``zero_ok`` (then it stays all zeros, similar to nothing).
+    """
+    from analysis.errors import ConfigError
+
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    if not zero_ok and np.any(norms == 0):
+        raise ConfigError(f"{int(np.sum(norms == 0))} of the {what} are all zeros; their cosine similarity is "
+                          f"undefined")
+    return X / np.maximum(norms, 1e-12)

@@ -1,0 +1,51 @@
+"""The one layer-spec parser (analysis/layers.py) and the shared array helpers (analysis/_util.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analysis import layers
+from analysis._util import as_matrix, unit_rows
+from analysis.errors import ConfigError, TooFewPointsError
+
+
+@pytest.mark.parametrize("spec, want", [
+    (6, [6]), ("6", [6]), ("-1", [6]), ("4-6", [4, 5, 6]), ("4..6", [4, 5, 6]), ("4:6", [4, 5, 6]),
+    ((4, 6), [4, 5, 6]), ((6, 4), [4, 5, 6]), ("-3--1", [4, 5, 6]), ("1,4,-1", [1, 4, 6]), ([1, 4, -1], [1, 4, 6]),
+    ("all", list(range(7))), (None, list(range(7))), (" 2 - 3 ", [2, 3]),
+])
+def test_specs_resolve_against_a_model_of_seven_hidden_states(spec, want):
+    assert layers.resolve(spec, 7) == want
+
+
+def test_default_and_stored_layers():
+    assert layers.resolve(None, [0, 3, 6], default=-1) == [6]
+    # a range needs every layer in it
+    with pytest.raises(ConfigError, match="not in the embedding set, which has layers 0, 3, 6"):
+        layers.positions([0, 3, 6], "3-6")
+    assert layers.positions([2, 4, 6], "4,6") == [1, 2]
+    assert layers.label(list(range(7)), "4-6") == "4-6"
+    assert layers.label(list(range(7)), "1,4,-1") == "1,4,6"
+    assert layers.label(list(range(7)), -1) == "6"
+
+
+@pytest.mark.parametrize("bad", ["", "x", "1-", "4-6-8", "1,,2", (1, 2, 3), (1.5, 2), True, [], "7", -8])
+def test_bad_specs_are_refused_with_a_message(bad):
+    with pytest.raises(ConfigError):
+        layers.resolve(bad if bad != "" else [], 7)
+
+
+def test_as_matrix_and_unit_rows():
+    with pytest.raises(ConfigError, match="2-D"):
+        as_matrix(np.zeros(3))
+    with pytest.raises(TooFewPointsError):
+        as_matrix(np.zeros((0, 3)))
+    with pytest.raises(ConfigError, match="NaN"):
+        as_matrix([[1.0, np.nan]])
+    with pytest.raises(ConfigError, match="pair"):
+        as_matrix(np.ones((2, 3)), n_rows=3)
+    U = unit_rows(np.array([[3.0, 4.0], [0.0, 0.0]]), zero_ok=True)
+    np.testing.assert_allclose(U, [[0.6, 0.8], [0.0, 0.0]])
+    with pytest.raises(ConfigError, match="all zeros"):
+        unit_rows(np.array([[0.0, 0.0]]))
