@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
+from analysis import layers as layer_specs
 from analysis.errors import ConfigError
 
 
@@ -21,21 +22,12 @@ def check_layers(lm, layers: Sequence[int] | None) -> list[int]:
     return normalize_layers(lm.n_layers, lm.name, layers)
 
 
-def normalize_layers(n_layers: int, name: str, layers: Sequence[int] | None) -> list[int]:
-    """Layer indices as sorted-as-given non-negative ints; ConfigError naming the valid range otherwise."""
-    if layers is None:
-        return list(range(n_layers))
-    out = []
-    for layer in layers:
-        layer = int(layer)
-        idx = layer + n_layers if layer < 0 else layer
-        if not 0 <= idx < n_layers:
-            raise ConfigError(f"layer {layer} is out of range: {name} has layers 0..{n_layers - 1} "
-                              f"(0 = embedding layer)")
-        out.append(idx)
-    if not out:
-        raise ConfigError("choose at least one layer")
-    return out
+def normalize_layers(n_layers: int, name: str, layers) -> list[int]:
+    """Absolute hidden-state indices of a layer spec (see :mod:`analysis.layers`) for a model of ``n_layers``.
+
+    None means every layer; ConfigError names the valid range otherwise.
+    """
+    return layer_specs.resolve(layers, int(n_layers), name=f"model {name}")
 
 
 @dataclass

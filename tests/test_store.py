@@ -63,7 +63,7 @@ def test_corrupt_entry_is_recomputed(cache_dir, tiny_bert):
 
 def test_bad_input_caches_nothing(cache_dir, tiny_bert):
     occ = occurrences()
-    with pytest.raises(ConfigError, match="out of range"):
+    with pytest.raises(ConfigError, match="is not in"):
         store.get_or_compute(occ, tiny_bert, layers=[12])
     bad = occ.copy()
     bad.loc[3, "end"] = 10_000
@@ -176,7 +176,7 @@ def test_cli_embed_out_and_cache_commands(tmp_path, cache_dir, tiny_bert, capsys
     assert cli(["embed", str(corpus), "--text-column", "body", "--target", "plane", "--model", tiny_bert]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 4 and all(line.startswith("error: ") for line in err)
-    assert "zeppelin" in err[0] and "out of range" in err[1] and "does not exist" in err[2] and "body" in err[3]
+    assert "zeppelin" in err[0] and "is not in" in err[1] and "does not exist" in err[2] and "body" in err[3]
     assert store.list_entries().empty
 
 
