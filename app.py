@@ -4,6 +4,7 @@ Run with ``make app`` (or ``streamlit run app.py``). This file only wires the pa
 live in ``analysis/`` and page logic in ``views/`` (not ``pages/``: Streamlit would treat that folder as old-style pages and run a deep-linked page without app.py).
 """
 
+import os
 from pathlib import Path
 
 import streamlit as st
@@ -11,6 +12,9 @@ import streamlit as st
 from ui import state
 
 st.set_page_config(page_title="SenseScope", page_icon=":material/hub:", layout="wide")
+# Process-wide settings belong to the entry points, not the library: tokenizers' own threads would compete with the
+# model's on a small machine and warn at every fork.
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 HERE = Path(__file__).parent
 # Fixed order; a page appears once its file exists.

@@ -26,11 +26,9 @@ allows the network; safetensors are preferred and remote code is never run.
 from __future__ import annotations
 
 import copy
-import logging
 import os
 import re
 import threading
-import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -39,7 +37,8 @@ import numpy as np
 from analysis.errors import ConfigError, ModelLoadError
 # Model files (no torch) live in analysis.model_files; these names stay importable from here.
 from analysis.model_files import (_DEFAULT_ALIASES, DEFAULT_MODEL, _allow_download, check_layer_weights,  # noqa: F401
-                                  default_model_path, display_model_path, resolve_model_path, weights_fingerprint)
+                                  default_model_path, display_model_path, quiet_transformers, resolve_model_path,
+                                  weights_fingerprint)
 # Window planning lives in analysis.windows (no torch); these names stay importable from here.
 from analysis.windows import (_Window, _batches, _tokenize_texts, check_layers, normalize_layers,  # noqa: F401
                               plan_windows)
@@ -50,15 +49,6 @@ _TRUNCATABLE = {"bert", "roberta", "xlm-roberta", "camembert", "electra", "deber
                 "distilbert", "ernie", "xlm", "rembert", "megatron-bert", "nezha", "roformer", "data2vec-text"}
 
 ProgressFn = Callable[[int, int], None]
-
-
-def _quiet_transformers() -> None:
-    import transformers
-
-    transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    logging.getLogger("transformers").setLevel(logging.ERROR)
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def pick_device(device: str | None = None) -> str:
@@ -157,11 +147,15 @@ def load_model(name: str | None = None, *, device: str | None = None, half: bool
     device : "cuda", "mps", "cpu" or None to pick the best available
     half : float16 weights; default True on CUDA, False elsewhere (bf16/fp16 on CPU are slower, see STACK.md)
     """
+    dev = pick_device(device)  # a device this machine lacks fails before anything is loaded
+    with quiet_transformers():
+        return _load_model(name, dev, half)
+
+
+def _load_model(name, dev: str, half: bool | None) -> LoadedModel:
     import torch
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-    _quiet_transformers()
-    dev = pick_device(device)  # a device this machine lacks fails before anything is loaded
     path = resolve_model_path(name)
     offline = not _allow_download()
     kwargs = dict(local_files_only=offline, trust_remote_code=False)
@@ -183,13 +177,11 @@ def load_model(name: str | None = None, *, device: str | None = None, half: bool
         raise ModelLoadError(f"model {name!r} does not say how many layers it has or how wide they are")
     use_half = (dev == "cuda") if half is None else half
     dtype = torch.float16 if use_half else torch.float32
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            model, loading = AutoModel.from_pretrained(path, dtype=dtype, use_safetensors=None,
-                                                       output_loading_info=True, **kwargs)
-        except Exception as exc:
-            raise ModelLoadError(f"cannot load the weights of model {name!r}: {str(exc).splitlines()[0][:200]}") from exc
+    try:
+        model, loading = AutoModel.from_pretrained(path, dtype=dtype, use_safetensors=None, output_loading_info=True,
+                                                   **kwargs)
+    except Exception as exc:
+        raise ModelLoadError(f"cannot load the weights of model {name!r}: {str(exc).splitlines()[0][:200]}") from exc
     check_layer_weights(name, config, int(n_hidden), loading)
     model.eval().to(dev)
     positions = (getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None) or 512)
@@ -212,10 +204,10 @@ def model_info(name: str | None) -> dict:
     """Path, weights fingerprint, number of hidden states and width of a model, from its config alone (no weights)."""
     from transformers import AutoConfig
 
-    _quiet_transformers()
     path = resolve_model_path(name)
     try:
-        config = AutoConfig.from_pretrained(path, local_files_only=not _allow_download(), trust_remote_code=False)
+        with quiet_transformers():
+            config = AutoConfig.from_pretrained(path, local_files_only=not _allow_download(), trust_remote_code=False)
     except Exception as exc:
         raise ModelLoadError(f"cannot load model {name!r}: it is not a local folder and is not in the local Hugging "
                              f"Face cache; this machine works offline (download it elsewhere and give the folder, or "

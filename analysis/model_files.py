@@ -7,9 +7,11 @@ install paths, and check ``from_pretrained``'s loading report against the config
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
+import warnings
 from pathlib import Path
 
 from analysis.errors import ModelLoadError
@@ -121,3 +123,27 @@ def check_layer_weights(name, config, n_config: int, loading: dict) -> None:
     raise ModelLoadError(f"model {name!r} does not match its weights: some weights of layer(s) "
                          f"{', '.join(map(str, sorted(missing | unexpected)[:5]))} are missing or unexpected; "
                          f"config.json and the weight files seem to belong to different models")
+
+
+@contextlib.contextmanager
+def quiet_transformers():
+    """Silence transformers' load reports, warnings and progress bars for the duration, then restore them.
+
+    Library code must not change process-wide settings for good: a notebook that imports SenseScope keeps its own
+    transformers verbosity.
+    """
+    import transformers
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield transformers
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()

@@ -154,3 +154,15 @@ def test_bad_inputs(tiny_bert, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelLoadError, match="config.json"):
         load_model(str(tmp_path / "empty"))
+
+
+def test_loading_a_model_leaves_transformers_logging_as_it_was(tiny_bert):
+    from transformers.utils import logging as hf_logging
+
+    before = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_info()
+    try:
+        load_model(tiny_bert)
+        assert hf_logging.get_verbosity() == hf_logging.INFO  # the caller's setting, not ERROR for good
+    finally:
+        hf_logging.set_verbosity(before)
