@@ -1,6 +1,6 @@
 """The whole bundled bias battery at the three levels with the default model: the table, and how long it takes.
 
-For each level the bundled battery of that level (``analysis.bias_tests.bundled_names(level)``: 50 word-list tests,
+For each level the bundled battery of that level (``analysis.bias.sources.bundled_names(level)``: 50 word-list tests,
 50 sentence tests, 38 contextual tests) runs with a cold encoding cache (so encoding is timed), at the last layer
 unless ``--all-layers``; the model is loaded once (timed separately). Wall and CPU (process) time are both printed:
 on a shared machine the wall time depends on the other load (printed too), the CPU time much less. Per level it prints the tests, the distinct
@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from analysis import bias as B  # noqa: E402
-from analysis.bias_tests import bundled_names, load_bundled  # noqa: E402
+from analysis.bias.sources import bundled_names, load_bundled  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -11,8 +11,8 @@ import pytest
 from analysis import encoder
 from analysis.bias import (LEVELS, RECORD_KEYS, BiasTestError, EncodingCache, TermSet, WeatQuery, association, items_frame,
                            results_frame, run_bias, run_query)
-from analysis.bias_tests import (BUNDLED_DIR, bundled_files, bundled_names, corpus_query, load_bundled, locate_words,
-                                 read_test_file, word_forms)
+from analysis.bias.sources import (BUNDLED_DIR, bundled_files, bundled_names, corpus_query, load_bundled, locate_words,
+                                   read_test_file, word_forms)
 from analysis.errors import NoOccurrencesError, TooFewPointsError
 from tests.conftest import shared_or_skip
 

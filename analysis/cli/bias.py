@@ -82,7 +82,7 @@ def _layers(args):
 
 def _queries(args, levels):
     """(queries, skip_unavailable): named bundled tests and files; 'all' adds each level's bundled battery."""
-    from analysis.bias_tests import bundled_names, load_bundled, read_test_file
+    from analysis.bias.sources import bundled_names, load_bundled, read_test_file
 
     names = list(args.test) or ([] if args.test_file else ["all"])
     wanted: list[str] = []
@@ -104,7 +104,7 @@ def _queries(args, levels):
 def _apply_corpus(queries, args):
     if not args.corpus:
         return queries
-    from analysis.bias_tests import corpus_query
+    from analysis.bias.sources import corpus_query
     from analysis.corpus import ColumnSpec, load_corpus
 
     docs = load_corpus(args.corpus, ColumnSpec(text=args.text_column))
@@ -127,7 +127,7 @@ def _print_table(frame, stream=None) -> None:
 
 def _run_bias(args) -> int:
     from analysis import bias as B
-    from analysis.bias_tests import bundled_names
+    from analysis.bias.sources import bundled_names
     from analysis.cli.shift import _save_figures
     from analysis.export import parse_formats
     from analysis.encoder import load_model

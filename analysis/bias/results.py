@@ -1,0 +1,84 @@
+"""Result records of a bias run: one per test x level x model x layer, and their tables."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+RECORD_KEYS = ("test", "level", "model", "layer", "effect_size", "p_value", "ci_low", "ci_high", "n_permutations",
+               "missing")
+
+
+def _num(x) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+@dataclass(frozen=True)
+class BiasResult:
+    """One test at one level, model and layer.
+
+    ``items`` holds (set, word, text, s(w, A, B)) for every target item, so a chart can show which words drive the
+    effect; ``missing`` lists what a tokenizer, a corpus or the sentence matching could not supply.
+    """
+
+    test: str
+    level: str
+    model: str
+    layer: int
+    effect_size: float
+    p_value: float
+    ci_low: float
+    ci_high: float
+    n_permutations: int
+    exact: bool
+    missing: tuple[str, ...]
+    n_x: int
+    n_y: int
+    n_a: int
+    n_b: int
+    set_names: tuple[str, str, str, str] = ("X", "Y", "A", "B")
+    unit: str = "item"
+    pooling: str = ""
+    p_holm: float = float("nan")
+    seconds: float = 0.0
+    items: tuple[tuple[str, str, str, float], ...] = field(default=(), repr=False)
+
+    def record(self) -> dict:
+        """Plain-JSON record (``bias.json``): the issue's keys first, then the details. NaN becomes null."""
+        return {"test": self.test, "level": self.level, "model": self.model, "layer": int(self.layer),
+                "effect_size": _num(self.effect_size), "p_value": _num(self.p_value), "ci_low": _num(self.ci_low),
+                "ci_high": _num(self.ci_high), "n_permutations": int(self.n_permutations),
+                "missing": list(self.missing), "exact": bool(self.exact), "p_holm": _num(self.p_holm),
+                "n_x": self.n_x, "n_y": self.n_y, "n_a": self.n_a, "n_b": self.n_b,
+                "X": self.set_names[0], "Y": self.set_names[1], "A": self.set_names[2], "B": self.set_names[3],
+                "unit": self.unit, "pooling": self.pooling}
+
+
+def results_frame(results: Sequence[BiasResult]):
+    """One row per result (the record keys; ``missing`` as a count plus a joined string)."""
+    import pandas as pd
+
+    rows = []
+    for r in results:
+        rec = r.record()
+        rec["n_missing"] = len(r.missing)
+        rec["missing"] = "; ".join(r.missing)
+        rows.append(rec)
+    cols = list(RECORD_KEYS) + ["n_missing", "exact", "p_holm", "n_x", "n_y", "n_a", "n_b", "X", "Y", "A", "B",
+                                "unit", "pooling"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def items_frame(results: Sequence[BiasResult]):
+    """One row per target item and result: test, level, model, layer, set (X/Y), set_name, word, text, s."""
+    import pandas as pd
+
+    rows = []
+    for r in results:
+        for set_key, word, text, s in r.items:
+            rows.append((r.test, r.level, r.model, r.layer, set_key, r.set_names[0 if set_key == "X" else 1], word,
+                         text, s))
+    return pd.DataFrame(rows, columns=["test", "level", "model", "layer", "set", "set_name", "word", "text", "s"])
+
