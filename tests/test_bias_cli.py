@@ -63,3 +63,13 @@ def test_cli_list(capsys):
     assert main(["bias", "--list"]) == 0
     out = capsys.readouterr().out
     assert "contextual (38):" in out and "sent-weat+i1" in out
+
+
+def test_cli_layer_ranges_and_bad_layers(tiny_bert, tmp_path, capsys):
+    rc = main(["bias", "--test", "weat6", "--model", tiny_bert, "--layer", "1-2", "--permutations", "50",
+               "--bootstrap", "0", "--out", str(tmp_path / "o")])
+    assert rc == 0
+    assert [r["layer"] for r in json.loads((tmp_path / "o" / "bias.json").read_text())] == [1, 2]
+    assert main(["bias", "--test", "weat6", "--layer", "top", "--out", str(tmp_path / "x")]) == 2
+    assert "cannot read the layers 'top'" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

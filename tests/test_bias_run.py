@@ -247,3 +247,19 @@ def test_minilm_reproduces_the_flowers_insects_association(minilm_path):
     results, _ = run_bias([q], [lm], levels=["word", "contextual"], permutations=5000, n_bootstrap=500)
     for r in results:
         assert r.effect_size > 0.8 and r.p_value < 0.01 and r.ci_low > 0, r.record()
+
+
+def test_resolve_layers_reads_every_layer_spec(lm):
+    from analysis.bias import resolve_layers
+    from analysis.errors import ConfigError
+
+    top = lm.n_layers - 1
+    assert resolve_layers(lm, None) == [top]
+    assert resolve_layers(lm, "all") == list(range(lm.n_layers))
+    assert resolve_layers(lm, "1-2") == [1, 2]
+    assert resolve_layers(lm, [-1, 0, -1]) == [0, top]
+    assert resolve_layers(lm, 2) == [2]
+    with pytest.raises(ConfigError, match=f"layer {lm.n_layers + 5} is not in model"):
+        resolve_layers(lm, lm.n_layers + 5)
+    with pytest.raises(ConfigError, match="cannot read"):
+        resolve_layers(lm, "last")

@@ -8,6 +8,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from analysis import layers as layer_specs
 from analysis.bias.encoding import EncodingCache, _Item, _level_items, _probe
 from analysis.bias.query import LEVELS, SET_KEYS, BiasTestError, WeatQuery
 from analysis.bias.results import BiasResult
@@ -19,18 +20,14 @@ ProgressFn = Callable[[float, str], None]
 
 
 def resolve_layers(lm, layers) -> list[int]:
-    """None -> the last layer; "all" -> every hidden state (0 = embedding layer); ints may be negative."""
-    from analysis.encoder import check_layers
+    """The hidden states a layer spec names for ``lm``, ascending and without repeats.
 
-    if layers is None:
-        return [lm.n_layers - 1]
-    if isinstance(layers, str):
-        if layers.strip().lower() != "all":
-            raise ConfigError(f"layers must be a list of integers or 'all', not {layers!r}")
+    Any spec :mod:`analysis.layers` reads (``6``, ``"4-6"``, ``[1, 4, -1]``; 0 = the embedding layer, negative counts
+    from the top); None means the last layer and ``"all"`` every hidden state.
+    """
+    if isinstance(layers, str) and layers.strip().lower() == "all":
         return list(range(lm.n_layers))
-    if isinstance(layers, (int, np.integer)):
-        layers = [int(layers)]
-    return sorted(set(check_layers(lm, list(layers))))
+    return sorted(set(layer_specs.resolve(layers, lm.n_layers, name=f"model {lm.name}", default=-1)))
 
 
 def _present(items: list[_Item], lm, cache: EncodingCache, level: str, label: str) -> tuple[list[_Item], list[str]]:

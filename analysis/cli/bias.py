@@ -68,16 +68,15 @@ def _levels(args) -> list[str]:
 
 
 def _layers(args):
-    from analysis.cli.embed import parse_layers
+    """None (the last layer), "all", or the ``--layer`` spec as typed, read here so that a typo stops the run before
+    any model is loaded (:func:`analysis.bias.resolve_layers` resolves it per model)."""
+    from analysis import layers as layer_specs
 
     if args.all_layers:
         return "all"
     if args.layer is None:
         return None
-    layers = parse_layers(args.layer)
-    if layers is None:
-        return "all"
-    return layers
+    return "all" if layer_specs.parse(args.layer) is None else args.layer
 
 
 def _queries(args, levels):
