@@ -30,6 +30,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from analysis import bias as B  # noqa: E402
+from analysis.bias.encoding import _level_items  # noqa: E402
 from analysis.bias.sources import bundled_names, load_bundled  # noqa: E402
 
 
@@ -62,7 +63,7 @@ def main(argv=None) -> int:
     for level in args.levels:
         queries = [load_bundled(n) for n in bundled_names(level)]
         cache = B.EncodingCache()
-        items = [it for q in queries for s in B._level_items(q, level) for it in s]
+        items = [it for q in queries for s in _level_items(q, level) for it in s]
         t0, c0 = time.perf_counter(), time.process_time()
         # Encoding alone first (what run_bias does before the tests), to time the two parts separately.
         cache.vectors(lm, level, B.DEFAULT_POOLING[level], items, B.resolve_layers(lm, layers))

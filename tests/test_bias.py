@@ -32,7 +32,7 @@ def direct_s(w, A, B):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_planted_association_gives_large_d_and_small_p(seed):
     X, Y, A, B = planted(np.random.default_rng(seed))
-    r = weat(X, Y, A, B, random_state=seed)
+    r = weat(X, Y, A, B, seed=seed)
     assert r.effect_size[0] > 1.5
     assert r.exact and r.n_permutations == math.comb(16, 8)
     assert r.p_value[0] < 0.01
@@ -41,12 +41,12 @@ def test_planted_association_gives_large_d_and_small_p(seed):
 
 def test_swapped_targets_negate_d():
     X, Y, A, B = planted(np.random.default_rng(3))
-    r = weat(X, Y, A, B, random_state=0)
-    s = weat(Y, X, A, B, random_state=0)
+    r = weat(X, Y, A, B, seed=0)
+    s = weat(Y, X, A, B, seed=0)
     assert s.effect_size[0] == pytest.approx(-r.effect_size[0], rel=1e-12)
     assert s.p_value[0] > 0.99  # the planted direction is now the unlikely one
     # swapping the attribute sets negates d as well
-    t = weat(X, Y, B, A, random_state=0)
+    t = weat(X, Y, B, A, seed=0)
     assert t.effect_size[0] == pytest.approx(-r.effect_size[0], rel=1e-12)
 
 
@@ -94,7 +94,7 @@ def test_random_vectors_give_uniform_p_monte_carlo():
     for seed in range(200):
         rng = np.random.default_rng(5000 + seed)
         s_x, s_y = rng.normal(size=30), rng.normal(size=30)
-        p, n, exact = permutation_pvalue(s_x, s_y, permutations=999, random_state=seed)
+        p, n, exact = permutation_pvalue(s_x, s_y, permutations=999, seed=seed)
         assert not exact and n == 999
         ps.append(p)
     assert stats.kstest(ps, "uniform").pvalue > 0.001
@@ -104,13 +104,13 @@ def test_random_vectors_give_uniform_p_monte_carlo():
 def test_same_seed_same_p_and_other_seed_other_draws():
     rng = np.random.default_rng(6)
     s_x, s_y = rng.normal(size=40) + 0.2, rng.normal(size=40)
-    a = permutation_pvalue(s_x, s_y, permutations=2000, random_state=11)
-    b = permutation_pvalue(s_x, s_y, permutations=2000, random_state=11)
-    c = permutation_pvalue(s_x, s_y, permutations=2000, random_state=12)
+    a = permutation_pvalue(s_x, s_y, permutations=2000, seed=11)
+    b = permutation_pvalue(s_x, s_y, permutations=2000, seed=11)
+    c = permutation_pvalue(s_x, s_y, permutations=2000, seed=12)
     assert a == b
     assert a[0] != c[0]
-    r1 = weat_from_associations(s_x, s_y, permutations=2000, random_state=3)
-    r2 = weat_from_associations(s_x, s_y, permutations=2000, random_state=3)
+    r1 = weat_from_associations(s_x, s_y, permutations=2000, seed=3)
+    r2 = weat_from_associations(s_x, s_y, permutations=2000, seed=3)
     assert r1.p_value[0] == r2.p_value[0] and r1.ci_low[0] == r2.ci_low[0]
 
 
@@ -127,7 +127,7 @@ def test_monte_carlo_within_standard_error_of_exact():
     se = math.sqrt(p_exact * (1 - p_exact) / n)
     diffs = []
     for seed in range(20):
-        p_mc, n_mc, exact_mc = permutation_pvalue(s_x, s_y, permutations=n, random_state=seed)
+        p_mc, n_mc, exact_mc = permutation_pvalue(s_x, s_y, permutations=n, seed=seed)
         assert not exact_mc and n_mc == n
         diffs.append(abs(p_mc - p_exact))
     diffs = np.array(diffs)
@@ -151,7 +151,7 @@ def test_grouped_units_with_identical_occurrences_equal_word_level():
     assert exact and n_grouped == n_words == math.comb(12, 6)
     assert p_grouped == pytest.approx(p_words)
     # partitioning occurrences instead treats 30 + 30 dependent items as independent: a smaller p
-    p_occ, _, _ = permutation_pvalue(occ_x, occ_y, permutations=20_000, random_state=0)
+    p_occ, _, _ = permutation_pvalue(occ_x, occ_y, permutations=20_000, seed=0)
     assert p_occ < p_grouped
 
 
@@ -171,20 +171,20 @@ def test_unequal_item_counts_use_difference_of_means():
 def test_columns_are_tested_with_the_same_partitions_as_single_columns():
     rng = np.random.default_rng(10)
     s_x, s_y = rng.normal(size=(20, 3)), rng.normal(size=(20, 3))
-    p_all, n, _ = permutation_pvalue(s_x, s_y, permutations=3000, random_state=1)
+    p_all, n, _ = permutation_pvalue(s_x, s_y, permutations=3000, seed=1)
     for j in range(3):
-        p_j, _, _ = permutation_pvalue(s_x[:, j], s_y[:, j], permutations=3000, random_state=1)
+        p_j, _, _ = permutation_pvalue(s_x[:, j], s_y[:, j], permutations=3000, seed=1)
         assert p_all[j] == pytest.approx(p_j)
 
 
 def test_bootstrap_interval_reproducible_and_brackets_d():
     X, Y, A, B = planted(np.random.default_rng(11), n=20, strength=0.6)
     s_x, s_y = association(X, A, B), association(Y, A, B)
-    lo, hi = bootstrap_ci(s_x, s_y, random_state=0)
-    assert (lo, hi) == bootstrap_ci(s_x, s_y, random_state=0)
+    lo, hi = bootstrap_ci(s_x, s_y, seed=0)
+    assert (lo, hi) == bootstrap_ci(s_x, s_y, seed=0)
     d = effect_size(s_x, s_y)
     assert lo < d < hi
-    lo2, hi2 = bootstrap_ci(s_x, s_y, confidence=0.5, random_state=0)
+    lo2, hi2 = bootstrap_ci(s_x, s_y, confidence=0.5, seed=0)
     assert lo <= lo2 and hi2 <= hi
 
 
@@ -248,16 +248,38 @@ def test_zero_vectors_are_refused():
 
 def test_reused_permutations_give_the_numbers_of_a_fresh_draw():
     """Tests of equal sizes and seed share one draw of permutations; the p-values must not depend on that."""
-    from analysis import bias as B
+    from analysis.bias import statistics as B
 
     rng = np.random.default_rng(13)
     a = (rng.normal(size=20) + 0.3, rng.normal(size=20))
     b = (rng.normal(size=20), rng.normal(size=20) + 0.1)
     B._PARTS_CACHE.clear()
-    fresh_b = permutation_pvalue(*b, permutations=3000, random_state=4)
+    fresh_b = permutation_pvalue(*b, permutations=3000, seed=4)
     B._PARTS_CACHE.clear()
-    fresh_a = permutation_pvalue(*a, permutations=3000, random_state=4)
-    reused_b = permutation_pvalue(*b, permutations=3000, random_state=4)  # reuses a's draw
+    fresh_a = permutation_pvalue(*a, permutations=3000, seed=4)
+    reused_b = permutation_pvalue(*b, permutations=3000, seed=4)  # reuses a's draw
     assert reused_b == fresh_b
-    other = permutation_pvalue(rng.normal(size=7), rng.normal(size=9), permutations=3000, random_state=4)
-    assert other[1] == 3000 and permutation_pvalue(*a, permutations=3000, random_state=4) == fresh_a
+    other = permutation_pvalue(rng.normal(size=7), rng.normal(size=9), permutations=3000, seed=4)
+    assert other[1] == 3000 and permutation_pvalue(*a, permutations=3000, seed=4) == fresh_a
+
+
+def test_seeds_may_be_generators_and_global_random_state_is_left_alone():
+    import random
+
+    from analysis.bias import WeatSettings
+
+    rng = np.random.default_rng(14)
+    s_x, s_y = rng.normal(size=30) + 0.2, rng.normal(size=30)
+    np.random.seed(99)
+    random.seed(99)
+    before_np, before_py = np.random.get_state()[1].copy(), random.getstate()
+    settings = WeatSettings(permutations=500, n_bootstrap=100)
+    a = weat_from_associations(s_x, s_y, settings, seed=np.random.default_rng(7))
+    b = weat_from_associations(s_x, s_y, settings, seed=np.random.default_rng(7))
+    assert not a.exact and (a.p_value[0], a.ci_low[0]) == (b.p_value[0], b.ci_low[0])
+    seq = np.random.SeedSequence(8)
+    c = weat_from_associations(s_x, s_y, settings, seed=seq)
+    d = weat_from_associations(s_x, s_y, settings, seed=seq)  # the same SeedSequence twice: the same numbers
+    assert (c.p_value[0], c.ci_high[0]) == (d.p_value[0], d.ci_high[0])
+    assert weat_from_associations(s_x, s_y, WeatSettings(seed=3), permutations=500).n_permutations == 500
+    assert np.array_equal(np.random.get_state()[1], before_np) and random.getstate() == before_py

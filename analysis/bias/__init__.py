@@ -32,13 +32,17 @@ The package: :mod:`~analysis.bias.query` (the sets of a test), :mod:`~analysis.b
 and user test files, "use my corpus").
 """
 
-from analysis.bias.encoding import EncodingCache, _Item, _level_items, _probe  # noqa: F401
-from analysis.bias.query import (LEVELS, SET_KEYS, BiasTestError, Occurrence, TermSet, WeatQuery,  # noqa: F401
-                                 _check_template, apply_templates)
-from analysis.bias.results import RECORD_KEYS, BiasResult, _num, items_frame, results_frame  # noqa: F401
-from analysis.bias.runner import (DEFAULT_POOLING, ProgressFn, _present, apply_holm, require_level,  # noqa: F401
-                                  resolve_layers, run_bias, run_query)
-from analysis.bias.statistics import (DEFAULT_BOOTSTRAP, DEFAULT_PERMUTATIONS, _PARTS_CACHE, _PARTS_LOCK,  # noqa: F401
-                                      _PARTS_MAX_BYTES, WeatStatistics, _d_from_units, _mean_diff, _random_parts,
-                                      _seed_key, _unit_rows, _units, association, bootstrap_ci, effect_size, holm,
-                                      n_partitions, permutation_pvalue, weat, weat_from_associations)
+from analysis.bias.encoding import EncodingCache
+from analysis.bias.query import LEVELS, SET_KEYS, BiasTestError, Occurrence, TermSet, WeatQuery, apply_templates
+from analysis.bias.results import RECORD_KEYS, BiasResult, items_frame, results_frame
+from analysis.bias.runner import (DEFAULT_POOLING, ProgressFn, apply_holm, require_level, resolve_layers, run_bias,
+                                  run_query)
+from analysis.bias.statistics import (DEFAULT_BOOTSTRAP, DEFAULT_PERMUTATIONS, WeatSettings, WeatStatistics,
+                                      association, bootstrap_ci, effect_size, holm, n_partitions, permutation_pvalue,
+                                      weat, weat_from_associations)
+
+__all__ = ["DEFAULT_BOOTSTRAP", "DEFAULT_PERMUTATIONS", "DEFAULT_POOLING", "LEVELS", "RECORD_KEYS", "SET_KEYS",
+           "BiasResult", "BiasTestError", "EncodingCache", "Occurrence", "ProgressFn", "TermSet", "WeatQuery",
+           "WeatSettings", "WeatStatistics", "apply_holm", "apply_templates", "association", "bootstrap_ci",
+           "effect_size", "holm", "items_frame", "n_partitions", "permutation_pvalue", "require_level",
+           "resolve_layers", "results_frame", "run_bias", "run_query", "weat", "weat_from_associations"]

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from analysis._util import finite_or_none
+
 RECORD_KEYS = ("test", "level", "model", "layer", "effect_size", "p_value", "ci_low", "ci_high", "n_permutations",
                "missing")
-
-
-def _num(x) -> float | None:
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 @dataclass(frozen=True)
@@ -48,9 +44,9 @@ class BiasResult:
     def record(self) -> dict:
         """Plain-JSON record (``bias.json``): the issue's keys first, then the details. NaN becomes null."""
         return {"test": self.test, "level": self.level, "model": self.model, "layer": int(self.layer),
-                "effect_size": _num(self.effect_size), "p_value": _num(self.p_value), "ci_low": _num(self.ci_low),
-                "ci_high": _num(self.ci_high), "n_permutations": int(self.n_permutations),
-                "missing": list(self.missing), "exact": bool(self.exact), "p_holm": _num(self.p_holm),
+                "effect_size": finite_or_none(self.effect_size), "p_value": finite_or_none(self.p_value), "ci_low": finite_or_none(self.ci_low),
+                "ci_high": finite_or_none(self.ci_high), "n_permutations": int(self.n_permutations),
+                "missing": list(self.missing), "exact": bool(self.exact), "p_holm": finite_or_none(self.p_holm),
                 "n_x": self.n_x, "n_y": self.n_y, "n_a": self.n_a, "n_b": self.n_b,
                 "X": self.set_names[0], "Y": self.set_names[1], "A": self.set_names[2], "B": self.set_names[3],
                 "unit": self.unit, "pooling": self.pooling}

@@ -90,7 +90,7 @@ def run_query(query: WeatQuery, lm, level: str, *, layers=None, pooling: str | N
     s_x = np.stack([association(vecs[0][:, j], vecs[2][:, j], vecs[3][:, j]) for j in range(len(layer_idx))], axis=1)
     s_y = np.stack([association(vecs[1][:, j], vecs[2][:, j], vecs[3][:, j]) for j in range(len(layer_idx))], axis=1)
     st = weat_from_associations(s_x, s_y, groups_x=groups[0], groups_y=groups[1], permutations=permutations,
-                                n_bootstrap=n_bootstrap, confidence=confidence, random_state=seed)
+                                n_bootstrap=n_bootstrap, confidence=confidence, seed=seed)
     seconds = (time.perf_counter() - t0) / len(layer_idx)
     names = tuple(s.name for s in query.sets())
     results = []

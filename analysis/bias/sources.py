@@ -289,7 +289,7 @@ def resolve_tests(names: Iterable[str] = (), files: Iterable = ()) -> list[WeatQ
 
 # ------------------------------------------------------------------------------------------------------- my corpus
 def corpus_query(query: WeatQuery, texts: Sequence[str], *, max_per_word: int | None = 20, drop_missing: bool = False,
-                 random_state=0, name: str | None = None) -> WeatQuery:
+                 seed=0, name: str | None = None) -> WeatQuery:
     """The same test with its contextual level taken from a corpus: the occurrences of each word in ``texts``.
 
     Each word is searched case-insensitively as a whole word (the listed form only, so that "bill" does not also find
@@ -304,7 +304,7 @@ def corpus_query(query: WeatQuery, texts: Sequence[str], *, max_per_word: int | 
     texts = [str(t) for t in texts]
     if not texts:
         raise NoOccurrencesError("the corpus has no documents")
-    rng = np.random.default_rng(random_state)
+    rng = np.random.default_rng(seed)
     sets, absent = [], []
     for key, s in zip(SET_KEYS, query.sets()):
         contexts, missing = [], list(s.missing)

@@ -6,25 +6,16 @@ import itertools
 import math
 import threading
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
 
+from analysis._util import as_matrix, unit_rows
 from analysis.errors import ConfigError, TooFewPointsError
 
 DEFAULT_PERMUTATIONS = 100_000
 DEFAULT_BOOTSTRAP = 2_000
-
-
-def _unit_rows(M: np.ndarray, what: str) -> np.ndarray:
-    M = np.asarray(M, dtype=np.float64)
-    if M.ndim != 2:
-        raise ConfigError(f"{what} must be a 2-d array (n_items, dim), not shape {M.shape}")
-    norms = np.linalg.norm(M, axis=1, keepdims=True)
-    if np.any(norms == 0) or not np.all(np.isfinite(norms)):
-        raise ConfigError(f"{what} contains a zero or non-finite vector; its cosine similarity is undefined")
-    return M / norms
 
 
 def association(W: np.ndarray, A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -40,7 +31,7 @@ def association(W: np.ndarray, A: np.ndarray, B: np.ndarray) -> np.ndarray:
     -------
     ndarray of shape (n_w,)
     """
-    Wn, An, Bn = _unit_rows(W, "W"), _unit_rows(A, "A"), _unit_rows(B, "B")
+    Wn, An, Bn = (unit_rows(as_matrix(M, what=what), what=what) for M, what in ((W, "W"), (A, "A"), (B, "B")))
     if not (Wn.shape[1] == An.shape[1] == Bn.shape[1]):
         raise ConfigError("W, A and B must have the same vector dimension")
     return (Wn @ An.T).mean(axis=1) - (Wn @ Bn.T).mean(axis=1)
@@ -98,30 +89,30 @@ _PARTS_LOCK = threading.Lock()
 _PARTS_MAX_BYTES = 256 * 2 ** 20
 
 
-def _seed_key(random_state):
+def _seed_key(seed):
     """A hashable identity of a reproducible seed (int or SeedSequence), or None when there is none."""
-    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
-        return ("int", int(random_state))
-    if isinstance(random_state, np.random.SeedSequence) and random_state.entropy is not None:
-        return ("seq", str(random_state.entropy), tuple(random_state.spawn_key), random_state.pool_size)
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return ("int", int(seed))
+    if isinstance(seed, np.random.SeedSequence) and seed.entropy is not None:
+        return ("seq", str(seed.entropy), tuple(seed.spawn_key), seed.pool_size)
     return None
 
 
-def _random_parts(n: int, k: int, permutations: int, random_state, chunk: int) -> np.ndarray:
+def _random_parts(n: int, k: int, permutations: int, seed, chunk: int) -> np.ndarray:
     """The X-parts (first k entries) of ``permutations`` random permutations of range(n): ndarray (permutations, k).
 
     Drawn in chunks with ``rng.permuted`` (true permutations, without replacement) from
-    ``np.random.default_rng(random_state)``. The last draw is kept when the seed is reproducible, so that the tests of
+    ``np.random.default_rng(seed)``. The last draw is kept when the seed is reproducible, so that the tests of
     a battery with the same sizes and seed reuse it: the numbers are exactly those of a fresh draw, only faster.
     """
-    key = _seed_key(random_state)
+    key = _seed_key(seed)
     key = None if key is None else (key, n, k, permutations, chunk)
     if key is not None:
         with _PARTS_LOCK:
             hit = _PARTS_CACHE.get(key)
         if hit is not None:
             return hit
-    rng = np.random.default_rng(random_state)
+    rng = np.random.default_rng(seed)
     # int16 indices shuffle ~40 % faster than int32 (less memory traffic); both give exact permutations.
     base = np.arange(n, dtype=np.int16 if n < 2 ** 15 else np.int32)
     step = max(1, min(chunk, 4_000_000 // n))
@@ -143,13 +134,13 @@ def n_partitions(n: int, k: int) -> int:
 
 
 def permutation_pvalue(s_x, s_y, *, groups_x=None, groups_y=None, permutations: int = DEFAULT_PERMUTATIONS,
-                       random_state=None, chunk: int = 10_000) -> tuple[np.ndarray | float, int, bool]:
+                       seed=None, chunk: int = 10_000) -> tuple[np.ndarray | float, int, bool]:
     """One-sided permutation p-value of mean_X s - mean_Y s being this large under random re-partitions of X∪Y.
 
     The units (items, or groups of items when ``groups_*`` are given) of X∪Y are split into parts of the observed
     sizes in every possible way when there are at most ``permutations`` such partitions (exact test; p = share of
     partitions whose statistic is >= the observed one, the observed partition included), otherwise in
-    ``permutations`` random ways drawn as true permutations from ``np.random.default_rng(random_state)`` and
+    ``permutations`` random ways drawn as true permutations from ``np.random.default_rng(seed)`` and
     p = (count + 1) / (permutations + 1).
 
     Parameters
@@ -194,7 +185,7 @@ def permutation_pvalue(s_x, s_y, *, groups_x=None, groups_y=None, permutations: 
         p = hits / n_total
         n_used, exact = n_total, True
     else:
-        parts = _random_parts(n, k, permutations, random_state, chunk)
+        parts = _random_parts(n, k, permutations, seed, chunk)
         for lo in range(0, permutations, chunk):
             hits += (_mean_diff(sums, counts, parts[lo:lo + chunk], total_s, total_c) >= observed - tol).sum(axis=0)
         p = (hits + 1) / (permutations + 1)
@@ -212,7 +203,7 @@ def _d_from_units(SX, CX, QX, SY, CY, QY):
 
 
 def bootstrap_ci(s_x, s_y, *, groups_x=None, groups_y=None, n_bootstrap: int = DEFAULT_BOOTSTRAP,
-                 confidence: float = 0.95, random_state=None) -> tuple[np.ndarray | float, np.ndarray | float]:
+                 confidence: float = 0.95, seed=None) -> tuple[np.ndarray | float, np.ndarray | float]:
     """Percentile bootstrap interval for d, resampling units within X and within Y with replacement.
 
     Shapes as in :func:`permutation_pvalue`. Returns (low, high), floats or arrays of shape (L,); NaN when
@@ -229,7 +220,7 @@ def bootstrap_ci(s_x, s_y, *, groups_x=None, groups_y=None, n_bootstrap: int = D
         return (float("nan"), float("nan")) if one_d else (nan, nan)
     sums, sq, counts, k = _units(s_x, s_y, groups_x, groups_y)
     n = len(counts)
-    rng = np.random.default_rng(random_state)
+    rng = np.random.default_rng(seed)
     ix = rng.integers(0, k, size=(n_bootstrap, k))
     iy = k + rng.integers(0, n - k, size=(n_bootstrap, n - k))
     d = _d_from_units(sums[ix].sum(1), counts[ix].sum(1)[:, None], sq[ix].sum(1),
@@ -269,10 +260,47 @@ class WeatStatistics:
     s_y: np.ndarray              # (n_y, L)
 
 
-def weat_from_associations(s_x, s_y, *, groups_x=None, groups_y=None, permutations: int = DEFAULT_PERMUTATIONS,
-                           n_bootstrap: int = DEFAULT_BOOTSTRAP, confidence: float = 0.95,
-                           random_state=None) -> WeatStatistics:
-    """Effect size, p-value and interval from s(w, A, B) values of shape (n_x, L) and (n_y, L) (or 1-d)."""
+@dataclass(frozen=True)
+class WeatSettings:
+    """How the statistics of a test are computed.
+
+    permutations : exact enumeration up to this many partitions, else this many Monte Carlo permutations
+    n_bootstrap : bootstrap draws for the interval of d (0 = no interval)
+    confidence : coverage of the percentile interval
+    seed : int, ``np.random.SeedSequence``, ``np.random.Generator`` or None (fresh entropy); an int or SeedSequence
+        gives the same numbers on every call
+    """
+
+    permutations: int = DEFAULT_PERMUTATIONS
+    n_bootstrap: int = DEFAULT_BOOTSTRAP
+    confidence: float = 0.95
+    seed: object = None
+
+
+def _two_streams(seed):
+    """Seeds of two independent random streams (the permutations, the bootstrap) from one ``seed``.
+
+    An int, SeedSequence or None is split into two child SeedSequences (a SeedSequence is copied first, so the same
+    one gives the same children on every call); a Generator serves both, in turn.
+    """
+    if isinstance(seed, np.random.Generator):
+        return seed, seed
+    if isinstance(seed, np.random.SeedSequence):
+        seq = np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key, pool_size=seed.pool_size)
+    else:
+        seq = np.random.SeedSequence(seed)
+    return tuple(seq.spawn(2))
+
+
+def weat_from_associations(s_x, s_y, settings: WeatSettings | None = None, *, groups_x=None, groups_y=None,
+                           **overrides) -> WeatStatistics:
+    """Effect size d, permutation p-value and bootstrap interval of d, per column, from s(w, A, B) values.
+
+    ``s_x``, ``s_y`` have shape (n_x, L) and (n_y, L) (or 1-d); ``groups_*`` label items that move together (see
+    :func:`permutation_pvalue`). ``settings`` (a :class:`WeatSettings`), with any of its fields given as keywords
+    (``permutations=``, ``n_bootstrap=``, ``confidence=``, ``seed=``) taking precedence.
+    """
+    cfg = replace(settings or WeatSettings(), **overrides)
     s_x, s_y = np.asarray(s_x, float), np.asarray(s_y, float)
     if s_x.ndim == 1:
         s_x, s_y = s_x[:, None], s_y[:, None]
@@ -282,30 +310,26 @@ def weat_from_associations(s_x, s_y, *, groups_x=None, groups_y=None, permutatio
     d = np.array([effect_size(s_x[:, j], s_y[:, j]) for j in range(s_x.shape[1])])
     # The same seed drives the permutations and (from a child stream) the bootstrap, so results are reproducible and
     # a test gives the same numbers whether it runs alone or inside a battery.
-    seq = np.random.SeedSequence(random_state)
-    perm_seed, boot_seed = seq.spawn(2)
-    p, n_used, exact = permutation_pvalue(s_x, s_y, groups_x=groups_x, groups_y=groups_y, permutations=permutations,
-                                          random_state=perm_seed)
-    lo, hi = bootstrap_ci(s_x, s_y, groups_x=groups_x, groups_y=groups_y, n_bootstrap=n_bootstrap,
-                          confidence=confidence, random_state=np.random.default_rng(boot_seed))
+    perm_seed, boot_seed = _two_streams(cfg.seed)
+    p, n_used, exact = permutation_pvalue(s_x, s_y, groups_x=groups_x, groups_y=groups_y,
+                                          permutations=cfg.permutations, seed=perm_seed)
+    lo, hi = bootstrap_ci(s_x, s_y, groups_x=groups_x, groups_y=groups_y, n_bootstrap=cfg.n_bootstrap,
+                          confidence=cfg.confidence, seed=boot_seed)
     return WeatStatistics(np.atleast_1d(d), np.atleast_1d(p), np.atleast_1d(lo), np.atleast_1d(hi), n_used, exact,
                           s_x, s_y)
 
 
-def weat(X, Y, A, B, *, groups_x=None, groups_y=None, permutations: int = DEFAULT_PERMUTATIONS,
-         n_bootstrap: int = DEFAULT_BOOTSTRAP, confidence: float = 0.95, random_state=None) -> WeatStatistics:
-    """WEAT on vectors.
+def weat(X, Y, A, B, settings: WeatSettings | None = None, *, groups_x=None, groups_y=None,
+         **overrides) -> WeatStatistics:
+    """WEAT on vectors: the statistics of :func:`weat_from_associations` for s(x, A, B) and s(y, A, B).
 
     Parameters
     ----------
     X, Y : ndarray of shape (n_x, dim), (n_y, dim) — target items (words, sentences or occurrences)
     A, B : ndarray of shape (n_a, dim), (n_b, dim) — attribute items
+    settings, overrides : a :class:`WeatSettings` and/or its fields as keywords (permutations, n_bootstrap,
+        confidence, seed)
     groups_x, groups_y : optional word labels of the items; given, whole words are re-partitioned (see module doc)
-    permutations : exact enumeration up to this many partitions, else this many Monte Carlo permutations
-    n_bootstrap : bootstrap draws for the interval (0 = none)
-    random_state : seed (int, SeedSequence or None)
     """
-    return weat_from_associations(association(X, A, B), association(Y, A, B), groups_x=groups_x, groups_y=groups_y,
-                                  permutations=permutations, n_bootstrap=n_bootstrap, confidence=confidence,
-                                  random_state=random_state)
-
+    return weat_from_associations(association(X, A, B), association(Y, A, B), settings, groups_x=groups_x,
+                                  groups_y=groups_y, **overrides)

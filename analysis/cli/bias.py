@@ -108,7 +108,7 @@ def _apply_corpus(queries, args):
 
     docs = load_corpus(args.corpus, ColumnSpec(text=args.text_column))
     texts = docs["text"].astype(str).tolist()
-    return [corpus_query(q, texts, max_per_word=args.max_per_word, drop_missing=args.drop_missing, random_state=args.seed)
+    return [corpus_query(q, texts, max_per_word=args.max_per_word, drop_missing=args.drop_missing, seed=args.seed)
             for q in queries]
 
 
