@@ -263,3 +263,34 @@ def test_resolve_layers_reads_every_layer_spec(lm):
         resolve_layers(lm, lm.n_layers + 5)
     with pytest.raises(ConfigError, match="cannot read"):
         resolve_layers(lm, "last")
+
+
+def test_encoding_cache_is_bounded_and_forgets_the_least_recently_used(lm):
+    from analysis.bias.encoding import _level_items
+
+    q = load_bundled("weat6")
+    first, second = (_level_items(q, "word")[i] for i in (0, 1))  # 8 + 8 words
+    one = lm.dim * 4  # bytes of one float32 vector
+    cache = EncodingCache(max_bytes=10 * one)
+    reference = EncodingCache()
+    a = cache.vectors(lm, "word", "mean", first, [-1])
+    assert len(cache) == 8 and cache.encoded == 8
+    cache.vectors(lm, "word", "mean", first[4:], [-1])  # now the most recently used of the first set
+    b = cache.vectors(lm, "word", "mean", second, [-1])
+    assert len(cache) == 10 and cache.nbytes <= cache.max_bytes and cache.encoded == 16
+    np.testing.assert_array_equal(a, reference.vectors(lm, "word", "mean", first, [-1]))
+    np.testing.assert_array_equal(b, reference.vectors(lm, "word", "mean", second, [-1]))
+    cache.vectors(lm, "word", "mean", first[6:], [-1])  # kept: used more recently than first[:6]
+    assert cache.encoded == 16
+    again = cache.vectors(lm, "word", "mean", first[:2], [-1])  # forgotten: encoded again, same vectors
+    assert cache.encoded == 18
+    np.testing.assert_allclose(again, a[:2], rtol=1e-5, atol=1e-6)  # another batch: float rounding only
+    # one call asking for more than the cache holds still gets every vector
+    tiny = EncodingCache(max_bytes=3 * one)
+    np.testing.assert_array_equal(tiny.vectors(lm, "word", "mean", first, [-1]), a)
+    assert len(tiny) == 3
+    # tokenizer checks are bounded too
+    small = EncodingCache(max_strings=5)
+    assert small.unknown(lm, [f"w{i}" for i in range(20)] + ["\u2603"]) == {"\u2603"}
+    assert len(small._unk) == 5
+    assert EncodingCache().max_bytes == 512 * 2 ** 20
