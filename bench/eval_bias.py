@@ -21,8 +21,6 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -30,7 +28,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from analysis import bias as B  # noqa: E402
-from analysis.bias.encoding import _level_items  # noqa: E402
 from analysis.bias.sources import bundled_names, load_bundled  # noqa: E402
 
 
@@ -58,24 +55,23 @@ def main(argv=None) -> int:
     t = time.perf_counter()
     lm = load_model(args.model)
     print(f"model {lm.name}: {lm.n_layers} hidden states, dim {lm.dim}, loaded in {time.perf_counter() - t:.1f} s")
-    layers = "all" if args.all_layers else None
+    options = B.RunOptions(layers="all" if args.all_layers else None, permutations=args.permutations,
+                           n_bootstrap=args.bootstrap, seed=0)
     frames, summary = [], []
     for level in args.levels:
         queries = [load_bundled(n) for n in bundled_names(level)]
         cache = B.EncodingCache()
-        items = [it for q in queries for s in _level_items(q, level) for it in s]
         t0, c0 = time.perf_counter(), time.process_time()
         # Encoding alone first (what run_bias does before the tests), to time the two parts separately.
-        cache.vectors(lm, level, B.DEFAULT_POOLING[level], items, B.resolve_layers(lm, layers))
+        n_items = B.encode_level(queries, lm, level, options, cache=cache)
         t_enc, c_enc = time.perf_counter() - t0, time.process_time() - c0
-        results, skipped = B.run_bias(queries, [lm], levels=[level], layers=layers, permutations=args.permutations,
-                                      n_bootstrap=args.bootstrap, seed=0, cache=cache)
+        results, skipped = B.run_bias(queries, [lm], options, levels=[level], cache=cache)
         total, cpu = time.perf_counter() - t0, time.process_time() - c0
         assert not skipped, skipped
-        summary.append(dict(level=level, tests=len(queries), items=len(items), distinct_inputs=cache.encoded,
+        summary.append(dict(level=level, tests=len(queries), items=n_items, distinct_inputs=cache.encoded,
                             encode_s=round(t_enc, 1), stats_s=round(total - t_enc, 1), total_s=round(total, 1),
                             cpu_encode_s=round(c_enc, 1), cpu_stats_s=round(cpu - c_enc, 1), cpu_total_s=round(cpu, 1),
-                            per_layer_s=round(total / (lm.n_layers if layers == "all" else 1), 1),
+                            per_layer_s=round(total / (lm.n_layers if args.all_layers else 1), 1),
                             load=round(os.getloadavg()[0], 1)))
         frames.append(B.results_frame(results))
         print(f"{level}: {len(queries)} tests, {cache.encoded} distinct inputs, encode {t_enc:.1f} s, "
@@ -84,11 +80,8 @@ def main(argv=None) -> int:
     frame = pd.concat(frames, ignore_index=True)
     pd.set_option("display.width", 200)
     view = frame[["test", "level", "layer", "effect_size", "ci_low", "ci_high", "p_value", "p_holm",
-                  "n_permutations", "n_x", "n_a", "n_missing"]].copy()
-    for c in ("effect_size", "ci_low", "ci_high"):
-        view[c] = view[c].map(lambda v: "" if v is None or v != v else f"{v:+.2f}")
-    for c in ("p_value", "p_holm"):
-        view[c] = view[c].map(lambda v: "" if v is None or v != v else f"{v:.2g}")
+                  "n_permutations", "n_x", "n_a", "n_missing"]]
+    view = B.format_table(view, digits=2)
     print(view.to_string(index=False))
     print()
     print(pd.DataFrame(summary).to_string(index=False))

@@ -149,10 +149,11 @@ def test_three_levels_all_layers_and_records(lm):
     assert not skipped and len(results) == 3 * lm.n_layers
     first = cache.encoded
     assert first == 32 + (64 * 2 + 101 + 112) * 2  # words once; sentences and their spans once each
-    rec = results[-1].record()
+    rec = results[-1].to_dict()
     assert list(rec)[:len(RECORD_KEYS)] == list(RECORD_KEYS)
     assert rec["level"] == "contextual" and rec["n_x"] == 64 and rec["n_a"] == 101
-    json.dumps([r.record() for r in results])  # plain JSON
+    json.dumps([r.to_dict() for r in results])  # plain JSON
+    assert results[0].record() == results[0].to_dict()  # the old name, used by views/bias.py
     # a second run of the same battery encodes nothing new
     again, _ = run_bias([q], [lm], levels=LEVELS, layers="all", permutations=2000, n_bootstrap=200, cache=cache)
     assert cache.encoded == first
@@ -246,7 +247,7 @@ def test_minilm_reproduces_the_flowers_insects_association(minilm_path):
     q = load_bundled("weat1")
     results, _ = run_bias([q], [lm], levels=["word", "contextual"], permutations=5000, n_bootstrap=500)
     for r in results:
-        assert r.effect_size > 0.8 and r.p_value < 0.01 and r.ci_low > 0, r.record()
+        assert r.effect_size > 0.8 and r.p_value < 0.01 and r.ci_low > 0, r.to_dict()
 
 
 def test_resolve_layers_reads_every_layer_spec(lm):

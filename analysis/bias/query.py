@@ -96,8 +96,8 @@ class WeatQuery:
     """Two target sets X, Y and two attribute sets A, B, validated on construction.
 
     Build one from word lists with :meth:`from_words` (optionally with templates such as ``"This is {}."``), from a
-    bundled or user JSON file with :mod:`analysis.bias_tests`, or from corpus occurrences with
-    :func:`analysis.bias_tests.corpus_query`.
+    bundled or user JSON file with :mod:`analysis.bias.sources`, or from corpus occurrences with
+    :func:`analysis.bias.sources.corpus_query`.
 
     Validation (each failure raises :class:`BiasTestError` with a message that names the test and the set):
     every set is non-empty and has at least two words (or two sentences for sentence-only tests); no word appears
@@ -151,9 +151,9 @@ class WeatQuery:
     # -- construction -------------------------------------------------------------------------------------------
     @classmethod
     def from_words(cls, name: str, X: Sequence[str], Y: Sequence[str], A: Sequence[str], B: Sequence[str], *,
-                   names: Sequence[str] = ("X", "Y", "A", "B"), templates: Sequence[str] = (),
-                   source: str = "user") -> "WeatQuery":
-        """A query from four word lists; ``templates`` (each with one ``{}``) give the sentence and contextual levels."""
+                   names: Sequence[str] = ("X", "Y", "A", "B"), templates: Sequence[str] = ()) -> "WeatQuery":
+        """A query from four word lists (its source "user"; ``dataclasses.replace`` sets another); ``templates`` (each
+        with one ``{}``) give the sentence and contextual levels."""
         templates = tuple(templates)
         for t in templates:
             _check_template(t)
@@ -167,7 +167,7 @@ class WeatQuery:
                 sets.append(TermSet(label, words, tuple(sents), tuple(owners), tuple(ctx)))
             else:
                 sets.append(TermSet(label, words))
-        return cls(name, *sets, templates=templates, source=source)
+        return cls(name, *sets, templates=templates, source="user")
 
     # -- inspection ---------------------------------------------------------------------------------------------
     def sets(self) -> tuple[TermSet, TermSet, TermSet, TermSet]:

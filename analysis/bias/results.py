@@ -41,15 +41,20 @@ class BiasResult:
     seconds: float = 0.0
     items: tuple[tuple[str, str, str, float], ...] = field(default=(), repr=False)
 
-    def record(self) -> dict:
-        """Plain-JSON record (``bias.json``): the issue's keys first, then the details. NaN becomes null."""
+    def to_dict(self) -> dict:
+        """Plain-JSON record (``bias.json`` of the page and the CLI): :data:`RECORD_KEYS` first, then the details.
+        NaN becomes null."""
+        num = finite_or_none
         return {"test": self.test, "level": self.level, "model": self.model, "layer": int(self.layer),
-                "effect_size": finite_or_none(self.effect_size), "p_value": finite_or_none(self.p_value), "ci_low": finite_or_none(self.ci_low),
-                "ci_high": finite_or_none(self.ci_high), "n_permutations": int(self.n_permutations),
-                "missing": list(self.missing), "exact": bool(self.exact), "p_holm": finite_or_none(self.p_holm),
+                "effect_size": num(self.effect_size), "p_value": num(self.p_value), "ci_low": num(self.ci_low),
+                "ci_high": num(self.ci_high), "n_permutations": int(self.n_permutations),
+                "missing": list(self.missing), "exact": bool(self.exact), "p_holm": num(self.p_holm),
                 "n_x": self.n_x, "n_y": self.n_y, "n_a": self.n_a, "n_b": self.n_b,
                 "X": self.set_names[0], "Y": self.set_names[1], "A": self.set_names[2], "B": self.set_names[3],
                 "unit": self.unit, "pooling": self.pooling}
+
+    #: The old name of :meth:`to_dict` (``views/bias.py`` uses it).
+    record = to_dict
 
 
 def results_frame(results: Sequence[BiasResult]):
@@ -58,7 +63,7 @@ def results_frame(results: Sequence[BiasResult]):
 
     rows = []
     for r in results:
-        rec = r.record()
+        rec = r.to_dict()
         rec["n_missing"] = len(r.missing)
         rec["missing"] = "; ".join(r.missing)
         rows.append(rec)
@@ -78,3 +83,20 @@ def items_frame(results: Sequence[BiasResult]):
                          text, s))
     return pd.DataFrame(rows, columns=["test", "level", "model", "layer", "set", "set_name", "word", "text", "s"])
 
+
+
+#: How the numbers are computed, for manifests.
+NOTES = ("d: sample std (ddof=1) over X∪Y; p: one-sided permutation test (exact up to the budget, else Monte Carlo, "
+         "(count+1)/(n+1)); interval: percentile bootstrap of target units; p_holm: Holm within each level x model x "
+         "layer")
+
+
+def format_table(frame, digits: int = 3):
+    """A copy of a :func:`results_frame` for printing: signed d and interval with ``digits`` decimals, p with two
+    significant digits, missing values blank."""
+    view = frame.copy()
+    for c in ("effect_size", "ci_low", "ci_high"):
+        view[c] = view[c].map(lambda v: "" if v is None or v != v else f"{v:+.{digits}f}")
+    for c in ("p_value", "p_holm"):
+        view[c] = view[c].map(lambda v: "" if v is None or v != v else f"{v:.2g}")
+    return view

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -28,6 +29,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from analysis.bias.query import LEVELS, SET_KEYS, BiasTestError, Occurrence, TermSet, WeatQuery
+from analysis._util import natural_key
 from analysis.errors import NoOccurrencesError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,9 +43,8 @@ DEFAULT_TEMPLATES = ("This is {}.", "That is {}.", "There is {}.", "Here is {}."
 
 # ------------------------------------------------------------------------------------------------------ bundled tests
 def _sort_key(name: str):
-    """Natural order: weat2 before weat10; sent- versions after their word versions."""
-    parts = re.split(r"(\d+)", name.removeprefix("sent-"))
-    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts if p != ""), name.startswith("sent-")
+    """Natural order (weat2 before weat10), each ``sent-`` version right after its word-list version."""
+    return natural_key(name.removeprefix("sent-")), name.startswith("sent-")
 
 
 @lru_cache(maxsize=1)
@@ -238,7 +239,7 @@ def query_from_dict(data: Mapping, *, name: str | None = None, source: str = "us
             if not isinstance(part, (list, tuple)):
                 raise BiasTestError(f"test {name!r}: set {k} must be a list of words")
             lists.append(part)
-        return WeatQuery.from_words(name, *lists, names=names, templates=templates, source=source)
+        return replace(WeatQuery.from_words(name, *lists, names=names, templates=templates), source=source)
     _check_file_layout(data, f"test {name!r}")
     parts = [data[k] for k in _FILE_KEYS]
     examples = [list(p["examples"]) for p in parts]
@@ -246,7 +247,7 @@ def query_from_dict(data: Mapping, *, name: str | None = None, source: str = "us
     if all(_is_sentence_list(e) for e in examples) and not templates:
         sets = [TermSet(n, (), tuple(e)) for n, e in zip(names, examples)]
         return WeatQuery(name, *sets, source=source)
-    return WeatQuery.from_words(name, *examples, names=names, templates=templates, source=source)
+    return replace(WeatQuery.from_words(name, *examples, names=names, templates=templates), source=source)
 
 
 def read_test_file(path_or_bytes, *, name: str = "tests.json") -> list[WeatQuery]:

@@ -113,49 +113,43 @@ def _apply_corpus(queries, args):
 
 
 def _print_table(frame, stream=None) -> None:
-    stream = stream or sys.stdout
+    from analysis.bias.results import format_table
+
     cols = ["test", "level", "model", "layer", "effect_size", "ci_low", "ci_high", "p_value", "p_holm",
             "n_permutations", "n_missing"]
-    view = frame[cols].copy()
-    for c in ("effect_size", "ci_low", "ci_high"):
-        view[c] = view[c].map(lambda v: "" if v is None or v != v else f"{v:+.3f}")
-    for c in ("p_value", "p_holm"):
-        view[c] = view[c].map(lambda v: "" if v is None or v != v else f"{v:.2g}")
-    stream.write(view.to_string(index=False) + "\n")
+    (stream or sys.stdout).write(format_table(frame[cols]).to_string(index=False) + "\n")
 
 
-def _run_bias(args) -> int:
-    from analysis import bias as B
+def _list_tests() -> int:
+    from analysis.bias import LEVELS
     from analysis.bias.sources import bundled_names
-    from analysis.cli.shift import _save_figures
-    from analysis.export import parse_formats
-    from analysis.encoder import load_model
-    from analysis.export import save_table
-    from analysis.plots import bias as P
 
-    if args.list:
-        for level in B.LEVELS:
-            names = bundled_names(level)
-            print(f"{level} ({len(names)}): {' '.join(names)}")
-        return 0
-    if not args.out:
-        raise ConfigError("say where to write the results with --out DIR")
-    from analysis.cli._common import positive_int, prepare_out_dir
+    for level in LEVELS:
+        names = bundled_names(level)
+        print(f"{level} ({len(names)}): {' '.join(names)}")
+    return 0
+
+
+def _options(args, levels, battery: bool):
+    """The run options the arguments ask for (checked before anything is loaded)."""
+    from analysis.bias import RunOptions
+    from analysis.cli._common import positive_int
     from analysis.encoder import pick_device
 
-    out = prepare_out_dir(args.out, create=False)  # created when there are results to write
     positive_int(args.batch_size, "--batch-size")
     if args.device:
         pick_device(args.device)
     if args.permutations < 1 or args.bootstrap < 0:
         raise ConfigError("--permutations must be at least 1 and --bootstrap at least 0")
-    formats = parse_formats(args.formats)
-    levels = _levels(args)
-    layers = _layers(args)
-    queries, battery = _queries(args, levels)
-    queries = _apply_corpus(queries, args)
-    t0 = time.perf_counter()
-    models = [load_model(m or None, device=args.device) for m in (args.model or [None])]
+    return RunOptions(layers=_layers(args), unit=args.unit, permutations=args.permutations,
+                      n_bootstrap=args.bootstrap, seed=args.seed, skip_unavailable=battery or len(levels) > 1,
+                      pooling={"word": args.word_pooling, "sentence": args.sentence_pooling,
+                               "contextual": args.context_pooling},
+                      batch_size=args.batch_size)
+
+
+def _progress_line():
+    """A progress callback that rewrites one line on stderr at most twice a second."""
     last = [0.0]
 
     def progress(frac: float, message: str) -> None:
@@ -167,33 +161,13 @@ def _run_bias(args) -> int:
                 sys.stderr.write("\n")
             sys.stderr.flush()
 
-    results, skipped = B.run_bias(
-        queries, models, levels=levels, layers=layers, unit=args.unit, permutations=args.permutations,
-        n_bootstrap=args.bootstrap, seed=args.seed, skip_unavailable=battery or len(levels) > 1,
-        pooling={"word": args.word_pooling, "sentence": args.sentence_pooling, "contextual": args.context_pooling},
-        progress=progress, batch_size=args.batch_size)
-    seconds = time.perf_counter() - t0
-    for line in skipped:
-        print(f"skipped: {line}", file=sys.stderr)
-    if not results:
-        raise ConfigError("none of the chosen tests has inputs for the chosen level(s)")
-    records = [r.record() for r in results]
-    prepare_out_dir(out)
-    (out / "bias.json").write_text(json.dumps(records, indent=1, ensure_ascii=False), encoding="utf-8")
-    frame, items = B.results_frame(results), B.items_frame(results)
-    params = {"tests": [q.describe() for q in queries], "levels": levels, "models": [m.describe() for m in models],
-              "layers": layers if layers is not None else "last", "permutations": args.permutations,
-              "bootstrap": args.bootstrap, "seed": args.seed, "unit": args.unit,
-              "pooling": {"word": args.word_pooling, "sentence": args.sentence_pooling,
-                          "contextual": args.context_pooling},
-              "corpus": args.corpus, "skipped": skipped, "seconds": round(seconds, 2),
-              "notes": "d: sample std (ddof=1) over X∪Y; p: one-sided permutation test (exact up to the budget, "
-                       "else Monte Carlo, (count+1)/(n+1)); interval: percentile bootstrap of target units; "
-                       "p_holm: Holm within each level x model x layer"}
-    (out / "bias.manifest.json").write_text(json.dumps({"kind": "bias", "parameters": params}, indent=1,
-                                                       ensure_ascii=False, default=str), encoding="utf-8")
-    save_table(frame, out, "results", params)
-    save_table(items, out, "items", params)
+    return progress
+
+
+def _figures(frame, items, levels, word_figures: bool) -> dict:
+    """Effect-size bars per level (last layer run), a test x layer heatmap with several layers, per-word charts."""
+    from analysis.plots import bias as P
+
     figs = {}
     for level in levels:
         sub = frame[frame["level"] == level]
@@ -203,14 +177,61 @@ def _run_bias(args) -> int:
         figs[f"effect_sizes_{level}"] = P.plot_effect_sizes(top, title=f"Effect sizes, {level} level, last layer run")
         if sub["layer"].nunique() > 1:
             figs[f"layers_{level}"] = P.plot_layer_heatmap(sub, title=f"Effect size across layers, {level} level")
-    if args.word_figures:
+    if word_figures:
         for (test, level, model), grp in items.groupby(["test", "level", "model"], sort=False):
             layer = grp["layer"].max()
             slug = f"words_{test}_{level}_{Path(str(model)).name}_L{layer}"
             figs[slug] = P.plot_word_associations(grp[grp["layer"] == layer], title=f"{test} ({level}, {model}, "
                                                   f"layer {layer}): s(w, A, B) per word")
-    _save_figures(figs, out, params, formats)
+    return figs
+
+
+def _write(out: Path, results, params: dict, args, levels) -> None:
+    """bias.json, its manifest, results.csv, items.csv and the figures."""
+    from analysis import bias as B
+    from analysis.cli.shift import _save_figures
+    from analysis.cli._common import prepare_out_dir
+    from analysis.export import parse_formats, save_table
+
+    prepare_out_dir(out)
+    records = [r.to_dict() for r in results]
+    (out / "bias.json").write_text(json.dumps(records, indent=1, ensure_ascii=False), encoding="utf-8")
+    (out / "bias.manifest.json").write_text(json.dumps({"kind": "bias", "parameters": params}, indent=1,
+                                                       ensure_ascii=False, default=str), encoding="utf-8")
+    frame, items = B.results_frame(results), B.items_frame(results)
+    save_table(frame, out, "results", params)
+    save_table(items, out, "items", params)
+    _save_figures(_figures(frame, items, levels, args.word_figures), out, params, parse_formats(args.formats))
     _print_table(frame)
+
+
+def _run_bias(args) -> int:
+    from analysis import bias as B
+    from analysis.cli._common import prepare_out_dir
+    from analysis.encoder import load_model
+    from analysis.export import parse_formats
+
+    if args.list:
+        return _list_tests()
+    if not args.out:
+        raise ConfigError("say where to write the results with --out DIR")
+    out = prepare_out_dir(args.out, create=False)  # created when there are results to write
+    parse_formats(args.formats)
+    levels = _levels(args)
+    queries, battery = _queries(args, levels)
+    options = _options(args, levels, battery)
+    queries = _apply_corpus(queries, args)
+    t0 = time.perf_counter()
+    models = [load_model(m or None, device=args.device) for m in (args.model or [None])]
+    results, skipped = B.run_bias(queries, models, options, levels=levels, progress=_progress_line())
+    seconds = time.perf_counter() - t0
+    for line in skipped:
+        print(f"skipped: {line}", file=sys.stderr)
+    if not results:
+        raise ConfigError("none of the chosen tests has inputs for the chosen level(s)")
+    params = {**B.run_parameters(queries, models, levels, options, corpus=args.corpus, skipped=skipped),
+              "seconds": round(seconds, 2), "notes": B.NOTES}
+    _write(out, results, params, args, levels)
     print(f"{len(results)} result(s) in {seconds:.1f} s -> {out / 'bias.json'}", file=sys.stderr)
     return 0
 
