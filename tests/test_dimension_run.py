@@ -55,9 +55,9 @@ def test_sample_tokens_are_real_tokens_and_reproducible(tiny_bert):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_bert)
-    a = sample_tokens(tok, EVAL_TEXTS, 60, max_tokens=126, random_state=3)
-    b = sample_tokens(tok, EVAL_TEXTS, 60, max_tokens=126, random_state=3)
-    c = sample_tokens(tok, EVAL_TEXTS, 60, max_tokens=126, random_state=4)
+    a = sample_tokens(tok, EVAL_TEXTS, 60, max_tokens=126, seed=3)
+    b = sample_tokens(tok, EVAL_TEXTS, 60, max_tokens=126, seed=3)
+    c = sample_tokens(tok, EVAL_TEXTS, 60, max_tokens=126, seed=4)
     pd.testing.assert_frame_equal(a.tokens, b.tokens)
     assert not a.tokens.equals(c.tokens)
     assert len(a.tokens) == 60 and a.n_candidates > 60
@@ -110,8 +110,18 @@ def test_find_checkpoints_orders_by_step_and_reads_losses(run_dir, tmp_path):
 
 
 def test_models_as_checkpoints(run_dir, tiny_bert):
+    from analysis.finetune import Checkpoint, list_checkpoints
+
     cks = checkpoints_from_models([tiny_bert, str(run_dir / "checkpoint-10")])
     assert cks[1].name == "checkpoint-10" and cks[1].step == 10 and cks[0].step is None
+    # one checkpoint type for runs and models; "default" is the packaged model
+    default = checkpoints_from_models([None, "default"])
+    assert all(type(c) is Checkpoint and c.model is None for c in default)
+    assert [c.name for c in default] == ["default", "default"]  # the clash is resolved by path
+    assert cks[1].model == str(run_dir / "checkpoint-10") and type(cks[1]) is Checkpoint
+    listed = list_checkpoints(run_dir)
+    assert [(c.name, c.step, c.eval_loss) for c in listed] == [(c.name, c.step, c.eval_loss)
+                                                               for c in find_checkpoints(run_dir)]
     with pytest.raises(ConfigError):
         checkpoints_from_models([])
 
@@ -119,7 +129,7 @@ def test_models_as_checkpoints(run_dir, tiny_bert):
 @pytest.fixture(scope="module")
 def result(run_dir):
     return dimension_across_checkpoints(find_checkpoints(run_dir), EVAL_TEXTS, layers=[0, -1], n_sample=150,
-                                        n_neighbors=20, random_state=0)
+                                        n_neighbors=20, seed=0)
 
 
 def test_run_gives_one_record_per_checkpoint_and_layer(result):
@@ -152,6 +162,21 @@ def test_extremes_table_and_records_json(result):
     recs = result.to_records()
     json.dumps(recs, allow_nan=False)
     assert set(RECORD_KEYS) <= set(recs[0]) and recs[0]["step"] == 0
+
+
+def test_layer_spec_text_and_seed_alias_give_the_same_records(run_dir, result):
+    """A layer spec as text ("-1" = the last) and the old keyword random_state= give what layers=[..], seed= give."""
+    again = dimension_across_checkpoints(find_checkpoints(run_dir)[:1], EVAL_TEXTS, layers="-1", n_sample=150,
+                                         n_neighbors=20, random_state=0)
+    want = [r for r in result.to_records() if r["checkpoint"] == "checkpoint-0" and r["layer"] == 3]
+    assert again.to_records() == want and len(want) == 1
+    assert again.params["layers"] == "-1" and result.params["layers"] == [0, -1]
+    with pytest.raises(ConfigError, match="unknown LID setting"):
+        dimension_across_checkpoints(find_checkpoints(run_dir), EVAL_TEXTS, n_neighbours=20)
+    with pytest.raises(ConfigError, match="not both"):
+        dimension_across_checkpoints(find_checkpoints(run_dir), EVAL_TEXTS, seed=1, random_state=1)
+    with pytest.raises(ConfigError, match="layer"):
+        dimension_across_checkpoints(find_checkpoints(run_dir), EVAL_TEXTS, layers="last two")
 
 
 def test_too_few_tokens_for_l(run_dir):

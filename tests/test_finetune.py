@@ -143,6 +143,15 @@ def test_whole_word_masking_selects_all_pieces_of_a_word_and_every_row_gets_one(
 
 
 # ------------------------------------------------------------------------------------------------------ training
+def _global_random_state() -> tuple:
+    """Python's, numpy's and torch's process-wide random state, comparable with ==."""
+    import random
+
+    np_state = np.random.get_state()
+    numpy_state = (np_state[0], np_state[1].tobytes(), *np_state[2:])
+    return random.getstate(), numpy_state, torch.get_rng_state().numpy().tobytes()
+
+
 def test_finetune_writes_loadable_checkpoints_and_heldout_loss_falls(small_vocab_models, tmp_path):
     from transformers import AutoModel, AutoModelForMaskedLM
 
@@ -150,8 +159,10 @@ def test_finetune_writes_loadable_checkpoints_and_heldout_loss_falls(small_vocab
 
     model, _ = small_vocab_models
     seen = []
+    before = _global_random_state()
     res = finetune(CORPUS, tmp_path / "run", model=model, steps=30, save_every=10, seed=3, log_every=5,
                    on_progress=seen.append, **FAST)
+    assert _global_random_state() == before  # the run's randomness is its own
     assert res.status == "done" and res.step == 30 and not res.head_created
     assert [c.step for c in res.checkpoints] == [0, 10, 20, 30]
     assert [c.resumable for c in res.checkpoints] == [False, False, False, True]
@@ -179,11 +190,15 @@ def test_finetune_writes_loadable_checkpoints_and_heldout_loss_falls(small_vocab
     assert prog["status"] == "done" and prog["step"] == 30 and prog["total_steps"] == 30
     assert seen and seen[-1]["status"] == "done"
     assert list_checkpoints(tmp_path / "run") == list(res.checkpoints)
+    assert [c.name for c in res.checkpoints] == ["checkpoint-0", "checkpoint-10", "checkpoint-20", "checkpoint-30"]
+    assert res.checkpoints[-1].model == str(last)
     split = json.loads((tmp_path / "run" / "split.json").read_text())
     assert len(split["heldout"]) == res.n_eval_texts == round(0.15 * len(set(CORPUS)))
     assert not set(split["heldout"]) & set(split["train"])
     # running again with the same folder finds the run complete and trains nothing
+    before = _global_random_state()
     again = finetune(CORPUS, tmp_path / "run", model=model, steps=30, save_every=10, seed=3, log_every=5, **FAST)
+    assert _global_random_state() == before
     assert again.status == "done" and again.resumed_from == 30
     _assert_same_weights(again.checkpoints[-1].path, last)
 

@@ -73,20 +73,18 @@ class _Progress:
 
 
 def run(args) -> int:
-    from analysis.cli.embed import parse_layers
+    from analysis.cli._common import positive_int, prepare_out_dir
     from analysis.dimension import checkpoints_from_models, dimension_across_checkpoints, find_checkpoints
     from analysis.export import manifest_json, save_figure, save_table
     from analysis.plots.dimension import plot_lid_heatmap, plot_lid_trajectory, plot_lid_violins
-
-    from analysis.cli._common import positive_int, prepare_out_dir
 
     out = prepare_out_dir(args.out, create=False)  # fails before the long run; created when writing
     positive_int(args.batch_size, "--batch-size")
     formats = parse_formats(args.formats)
     checkpoints = find_checkpoints(args.checkpoints) if args.checkpoints else checkpoints_from_models(args.model)
     texts = load_texts(args.corpus, args.text_column)
-    res = dimension_across_checkpoints(checkpoints, texts, layers=parse_layers(args.layers), n_sample=args.sample,
-                                       n_neighbors=args.neighbors, estimator=args.estimator, random_state=args.seed,
+    res = dimension_across_checkpoints(checkpoints, texts, layers=args.layers, n_sample=args.sample,
+                                       n_neighbors=args.neighbors, estimator=args.estimator, seed=args.seed,
                                        batch_size=args.batch_size, progress=_Progress())
     prepare_out_dir(out)
     params = {**res.params, "corpus": str(args.corpus), "source": "checkpoints folder" if args.checkpoints else "models",

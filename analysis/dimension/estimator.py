@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 
+from analysis._util import as_matrix, finite_or_none
 from analysis.dimension.twonn import DISCARD_FRACTION, global_twonn, local_twonn, nearest_neighbors
 from analysis.errors import ConfigError, TooFewPointsError
 
@@ -18,13 +19,10 @@ DEFAULT_NEIGHBORS = 128          # L of Ruppik et al.
 # --------------------------------------------------------------------------------------------------------------------
 
 def _check_matrix(X) -> np.ndarray:
-    X = np.asarray(X)
-    if X.ndim != 2:
-        raise ConfigError(f"expected a 2-d array of vectors (n_points, dim), got shape {X.shape}")
+    """``X`` as a finite 2-d array of vectors with at least 2 coordinates (its dtype kept); ConfigError otherwise."""
+    X = as_matrix(X, dtype=None)
     if X.shape[1] < 2:
         raise ConfigError("intrinsic dimension needs vectors with at least 2 coordinates")
-    if not np.all(np.isfinite(X)):
-        raise ConfigError("the vectors contain NaN or infinite values")
     return X
 
 
@@ -165,15 +163,9 @@ class LocalDimension:
         if ok.size == 0:
             raise TooFewPointsError("no point got a defined local dimension estimate")
         return {"mean": float(ok.mean()), "median": float(np.median(ok)), "std": float(ok.std(ddof=1)) if ok.size > 1
-                else 0.0, "global": _finite_or_none(self.global_dimension_), "n_tokens": self.n_samples_,
+                else 0.0, "global": finite_or_none(self.global_dimension_), "n_tokens": self.n_samples_,
                 "n_duplicates": self.n_duplicates_, "n_unique": int(len(self.unique_index_)),
                 "n_zero_distances": self.n_zero_distances_, "n_undefined": self.n_undefined_}
-
-
-def _finite_or_none(x) -> float | None:
-    return float(x) if x is not None and np.isfinite(x) else None
-
-
 
 
 def occurrence_dimension(vectors, layer: int | None = None, *, n_neighbors: int = 20, estimator: str = "twonn"

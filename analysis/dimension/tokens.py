@@ -47,7 +47,7 @@ class TokenSample:
         return out
 
 
-def sample_tokens(tokenizer, texts: Sequence[str], n: int, *, max_tokens: int, random_state=0) -> TokenSample:
+def sample_tokens(tokenizer, texts: Sequence[str], n: int, *, max_tokens: int, seed=0) -> TokenSample:
     """Draw ``n`` token positions uniformly without replacement from the texts.
 
     Only real text tokens count: no special tokens and no tokens with empty character offsets. Each text is first cut
@@ -62,11 +62,28 @@ def sample_tokens(tokenizer, texts: Sequence[str], n: int, *, max_tokens: int, r
         Sample size; all eligible tokens when there are fewer.
     max_tokens : int
         Most text tokens per text (special tokens excluded).
-    random_state : int or numpy Generator
+    seed : int or numpy Generator (``np.random.default_rng(seed)`` draws the sample)
     """
     if n < 1:
         raise ConfigError(f"the sample size must be at least 1, not {n}")
-    texts = [str(t) for t in texts]
+    cut_texts, cand = _candidates(tokenizer, [str(t) for t in texts], max_tokens)
+    if len(cand) == 0:
+        raise TooFewPointsError("the evaluation texts contain no tokens to sample")
+    rng = np.random.default_rng(seed)
+    pick = cand[np.sort(rng.choice(len(cand), size=min(n, len(cand)), replace=False))]
+    tokens = pd.DataFrame({"text_index": pick[:, 0], "start": pick[:, 1], "end": pick[:, 2]})
+    tokens["token"] = [cut_texts[t][a:b] for t, a, b in pick[:, :3]]
+    tokens["piece"] = tokenizer.convert_ids_to_tokens(pick[:, 3].tolist())
+    return TokenSample(texts=cut_texts, tokens=tokens, n_candidates=len(cand))
+
+
+def _candidates(tokenizer, texts: list[str], max_tokens: int) -> tuple[list[str], np.ndarray]:
+    """The texts cut to fit (see :func:`_cut_point`) and every token that can be sampled from them.
+
+    Returns (cut texts, array of shape (n_candidates, 4): text index, start, end, token id), one row per distinct
+    character span: byte-level tokenizers can split one character into several tokens with the same span, and only
+    the first of those is kept.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
@@ -78,29 +95,25 @@ def sample_tokens(tokenizer, texts: Sequence[str], n: int, *, max_tokens: int, r
         offs = np.asarray(enc["offset_mapping"][ti], dtype=np.int64).reshape(-1, 2)
         limit = len(ids)
         if len(ids) > max_tokens:
-            words = enc.word_ids(ti)
-            limit = max_tokens
-            w = words[limit]
-            # drop the pieces of the word that straddles the cut, so re-tokenising the prefix gives the same tokens
-            while w is not None and limit > 0 and words[limit - 1] == w:
-                limit -= 1
-            if limit == 0:  # one "word" longer than the model takes: cut inside it after all
-                limit = max_tokens
+            limit = _cut_point(enc.word_ids(ti), max_tokens)
             text = text[: int(offs[limit][0])].rstrip()
         cut_texts.append(text)
         ids, offs = ids[:limit], offs[:limit]
         ok = (offs[:, 1] > offs[:, 0]) & ~np.isin(ids, special_ids) & (offs[:, 1] <= len(text))
         parts.append(np.column_stack([np.full(ok.sum(), ti), offs[ok], ids[ok]]))
     cand = np.concatenate(parts) if parts else np.zeros((0, 4), dtype=np.int64)
-    # byte-level tokenizers can split one character into several tokens with the same span: keep the first
     _, first = np.unique(cand[:, :3], axis=0, return_index=True)
-    cand = cand[np.sort(first)]
-    if len(cand) == 0:
-        raise TooFewPointsError("the evaluation texts contain no tokens to sample")
-    rng = np.random.default_rng(random_state)
-    pick = cand[np.sort(rng.choice(len(cand), size=min(n, len(cand)), replace=False))]
-    tokens = pd.DataFrame({"text_index": pick[:, 0], "start": pick[:, 1], "end": pick[:, 2]})
-    tokens["token"] = [cut_texts[t][a:b] for t, a, b in pick[:, :3]]
-    tokens["piece"] = tokenizer.convert_ids_to_tokens(pick[:, 3].tolist())
-    table = cand
-    return TokenSample(texts=cut_texts, tokens=tokens, n_candidates=len(table))
+    return cut_texts, cand[np.sort(first)]
+
+
+def _cut_point(words: Sequence[int | None], max_tokens: int) -> int:
+    """How many of a text's tokens to keep: at most ``max_tokens``, ending at a word boundary.
+
+    The pieces of the word that straddles the cut are dropped, so re-tokenising the cut text gives the same tokens;
+    a single "word" longer than the model takes is cut inside after all.
+    """
+    limit = max_tokens
+    w = words[limit]
+    while w is not None and limit > 0 and words[limit - 1] == w:
+        limit -= 1
+    return max_tokens if limit == 0 else limit

@@ -20,28 +20,29 @@ What a run does
 * AdamW (no weight decay on biases and LayerNorm weights), linear warm-up then linear decay to 0, gradient clipping.
 * Everything random is derived from ``seed``: the head's initialisation, the data order (one permutation per epoch),
   the masking (one generator per step), and dropout (a torch RNG state carried through the run and saved in every
-  checkpoint). Because of that, a run that is killed and resumed from its latest checkpoint ends with bit-identical
-  weights: checked on the CPU, and on an H100 in fp32 and fp16 autocast. With bf16 autocast a resumed run differed
-  from an uninterrupted one by up to ~1e-3 per weight after 10 more steps (two uninterrupted runs were identical), so
-  there resuming is only close.
+  checkpoint; steps run inside ``torch.random.fork_rng``, so the process's own generators, and Python's and numpy's
+  global random state, are neither used nor changed). Because of that, a run that is killed and resumed from its
+  latest checkpoint ends with bit-identical weights: checked on the CPU, and on an H100 in fp32 and fp16 autocast. With
+  bf16 autocast a resumed run differed from an uninterrupted one by up to ~1e-3 per weight after 10 more steps (two
+  uninterrupted runs were identical), so there resuming is only close.
 * A model without a masked-LM head (the packaged MiniLM has none) gets a new head whose decoder is tied to the input
   embeddings; the missing keys reported by ``from_pretrained`` reveal this, and the user is told.
 
 Output folder
 -------------
-::
-
-    <out>/run_config.json          settings, corpus hash, model path (a resume must match them)
-    <out>/split.json               which texts (indices after deduplication) were held out
-    <out>/log.jsonl                one JSON object per logged step: step, train_loss, lr, eval_loss?, checkpoint?
-    <out>/progress.json            {"status": running|done|failed|stopped, "step", "total_steps", "message", ...}
-    <out>/checkpoint-<step>/       config.json, model.safetensors, tokenizer files, trainer_state.json,
-                                   training_state.pt (optimizer, scheduler, RNG; only in the latest checkpoint
-                                   unless keep_training_state="all")
+``run_config.json``, ``split.json``, ``log.jsonl``, ``progress.json`` and ``checkpoint-<step>/`` folders: see
+:mod:`analysis.finetune.runs`, the one place that defines the run folder.
 
 ``log.jsonl`` and ``progress.json`` are replaced atomically (temp file + ``os.replace``) so a page can poll them; a
 checkpoint is written into a hidden ``.checkpoint-<step>.partial`` folder and renamed when complete, so a half-written
 checkpoint is never taken for one.
+
+Modules
+-------
+``config`` (:class:`FinetuneConfig`), ``data`` (texts, split, tokenized pieces, masking), ``model`` (loading the
+masked-LM model and tokenizer offline, a new tied head), ``runs`` (the run folder: :class:`Checkpoint`, the log,
+progress and lock; read by the pages and the LID analysis too), ``setup`` / ``checkpointing`` / ``trainer`` (one run:
+set-up, checkpoints, the loop) and ``jobs`` (:func:`finetune`, the entry point).
 """
 
 from analysis.finetune.config import _WEIGHT_SETTINGS, FinetuneConfig  # noqa: F401
@@ -52,6 +53,6 @@ from analysis.finetune.model import (_HEAD_ONLY_TYPES, _check_tied, _head_keys, 
                                      _load_tokenizer, _max_length, _quiet, _resolve_model, _tie_head)
 from analysis.finetune.runs import (CHECKPOINT_PREFIX, FORMAT_VERSION, LOG_FILE, PROGRESS_FILE,  # noqa: F401
                                     RUN_CONFIG, SPLIT_FILE, TRAINER_STATE, TRAINING_STATE, Checkpoint,
-                                    FinetuneResult, ProgressFn, _atomic_write_json, _atomic_write_text, _finite,
-                                    _Lock, list_checkpoints, read_log, read_progress, read_run_config)
+                                    FinetuneResult, ProgressFn, _atomic_write_json, _atomic_write_text, _Lock,
+                                    list_checkpoints, read_log, read_losses, read_progress, read_run_config)
 from analysis.finetune.trainer import _Run  # noqa: F401

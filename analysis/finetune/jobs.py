@@ -36,7 +36,8 @@ def finetune(texts: Sequence[str], out_dir: str | Path, config: FinetuneConfig |
     Raises
     ------
     CorpusError : no usable text, or fewer than two distinct texts
-    ModelLoadError : the model cannot be loaded offline, has no fast tokenizer or no mask token, or has no masked-LM form
+    ModelLoadError : the model cannot be loaded offline, has no fast tokenizer or no mask token, or has no masked-LM
+        form
     ConfigError : a setting is out of range, or ``out_dir`` holds a run with other settings, or is in use
     """
     if config is not None and settings:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import warnings
 from typing import Sequence
 
 from analysis.errors import ConfigError, ModelLoadError
+from analysis.model_files import _allow_download, quiet_transformers, resolve_model_path
 
 # Model families whose masked-LM head is one module applied to the last hidden states (see _Run._find_head).
 _HEAD_ONLY_TYPES = {"bert", "roberta", "xlm-roberta", "camembert", "data2vec-text", "mpnet", "megatron-bert",
@@ -15,32 +14,13 @@ _HEAD_ONLY_TYPES = {"bert", "roberta", "xlm-roberta", "camembert", "data2vec-tex
 
 # ----------------------------------------------------------------------------------------------- model + tokenizer
 def _resolve_model(name: str | None) -> tuple[str, bool]:
-    """(path or hub id, local_files_only) through analysis.encoder, which knows the packaged default model."""
-    from analysis import encoder
-
-    path = encoder.resolve_model_path(name)
-    allow = getattr(encoder, "_allow_download", lambda: False)()
-    return path, not allow
+    """(path or hub id, local_files_only), by the rules every model load follows (:mod:`analysis.model_files`, which
+    knows the packaged default model)."""
+    return resolve_model_path(name), not _allow_download()
 
 
-@contextlib.contextmanager
-def _quiet():
-    """Silence transformers' load reports and progress bars for the duration (and restore them afterwards)."""
-    import transformers
-    from transformers.utils import logging as hf_logging
-
-    level = hf_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield transformers
-    finally:
-        hf_logging.set_verbosity(level)
-        if bars:
-            hf_logging.enable_progress_bar()
+#: Silence transformers' load reports and progress bars for the duration (restoring them afterwards).
+_quiet = quiet_transformers
 
 
 def _load_tokenizer(path: str, name, local_only: bool):
