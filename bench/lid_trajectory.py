@@ -37,26 +37,28 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from analysis.cli.dimension import load_texts  # noqa: E402
 from analysis.corpus import load_corpus  # noqa: E402
 from analysis.dimension import dimension_across_checkpoints, find_checkpoints  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo" / "dwug_en"
 COARSE = ROOT.parent / "shared" / "datasets" / "coarsewsd20" / "CoarseWSD-20"
 DWUG_FALLBACK = ROOT.parent / "shared" / "datasets" / "semchange_en" / "dwug_en_v3"
+RECORD_COLUMNS = ("checkpoint", "step", "layer", "mean", "median", "std", "global", "n_tokens", "n_duplicates",
+                  "train_loss", "eval_loss")
 
 
 def demo_texts() -> tuple[list[str], str]:
+    """The distinct texts of the bundled demo corpus (or the full DWUG EN where it is absent) and where they are."""
     source = DEMO if DEMO.exists() else DWUG_FALLBACK
-    docs = load_corpus(source)
-    return list(dict.fromkeys(t for t in docs["text"].astype(str) if t.strip())), str(source)
+    return load_texts(str(source)), str(source)
 
 
 def ood_texts(n_words: int, seed: int, n_sentences: int = 0) -> list[str]:
@@ -95,7 +97,7 @@ def other_dwug_texts(n: int, seed: int, exclude: list[str]) -> list[str]:
     return [pool[i] for i in pick]
 
 
-def main() -> int:
+def _parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--save-every", type=int, default=50)
@@ -104,7 +106,7 @@ def main() -> int:
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--sample", type=int, default=2000)
     ap.add_argument("--neighbors", type=int, default=128)
-    ap.add_argument("--layers", default="0,-1")
+    ap.add_argument("--layers", default="0,-1", help="a layer spec (analysis.layers), e.g. 0,-1")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--check-seeds", default="1,2,3",
                     help="token-sample seeds for a noise check: first vs last checkpoint, last layer ('' = none)")
@@ -116,21 +118,12 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default=str(ROOT / "out" / "bench_lid"))
-    args = ap.parse_args()
+    return ap.parse_args()
 
-    import torch
 
-    from analysis.finetune import finetune, prepare_texts
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    run_dir = out / "run"
-    texts, source = demo_texts()
-    print(f"corpus: {source}: {len(texts)} distinct texts")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
-          f"{torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{'CUDA ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'}")
+def _finetune(args, texts: list[str], run_dir: Path):
+    """Step 1: the fine-tuning run (reused when finished); returns its result and how long this call took."""
+    from analysis.finetune import finetune
 
     t0 = time.perf_counter()
     res = finetune(texts, run_dir, steps=args.steps, save_every=args.save_every, seed=args.seed,
@@ -142,42 +135,54 @@ def main() -> int:
     print(f"fine-tuning: {res.status} at step {res.step}/{res.total_steps} on {res.device} in {t_ft:.0f} s "
           f"({res.steps_per_second or float('nan'):.2f} steps/s this call; {res.n_train_texts} training / "
           f"{res.n_eval_texts} held-out texts)")
+    return res, t_ft
+
+
+def _words(texts: list[str]) -> int:
+    return sum(len(t.split()) for t in texts)
+
+
+def _eval_sets(args, texts: list[str], run_dir: Path) -> list[tuple[str, str, list[str], int]]:
+    """Step 2's evaluation sets: (short name, description, texts, tokens to sample), matched by word count."""
+    from analysis.finetune import prepare_texts
 
     split = json.loads((run_dir / "split.json").read_text())
     prepared, _ = prepare_texts(texts)
     heldout = [prepared[i] for i in split["heldout"]]
-    words = lambda ts: sum(len(t.split()) for t in ts)  # noqa: E731
     sets = [("in: held-out", "in-domain: the run's held-out demo usages", heldout, args.sample),
-            ("out: small", "out-of-domain: CoarseWSD-20 sentences, as many words", ood_texts(words(heldout), args.seed),
-             args.sample)]
+            ("out: small", "out-of-domain: CoarseWSD-20 sentences, as many words",
+             ood_texts(_words(heldout), args.seed), args.sample)]
     if args.other_texts:
         other = other_dwug_texts(args.other_texts, args.seed, exclude=texts)
         sets += [("in: other DWUG", "in-domain: usages of the 25 other DWUG EN targets (same COHA corpus, not "
                                     "trained on)", other, args.large_sample),
                  ("out: large", "out-of-domain: CoarseWSD-20 sentences, as many words as those",
-                  ood_texts(words(other), args.seed + 1), args.large_sample)]
-    cks = find_checkpoints(run_dir)
-    layers = [int(x) for x in args.layers.split(",")]
+                  ood_texts(_words(other), args.seed + 1), args.large_sample)]
+    return sets
+
+
+def _lid_runs(args, sets, cks) -> tuple[dict, dict, dict]:
+    """Step 2: each set's token sample through every checkpoint; (runs, seconds, set descriptions) by set."""
     results, timings, info = {}, {}, {}
     for short, name, eval_texts, n_sample in sets:
         t0 = time.perf_counter()
-        run = dimension_across_checkpoints(cks, eval_texts, layers=layers, n_sample=n_sample,
-                                           n_neighbors=args.neighbors, random_state=args.seed)
+        run = dimension_across_checkpoints(cks, eval_texts, layers=args.layers, n_sample=n_sample,
+                                           n_neighbors=args.neighbors, seed=args.seed)
         timings[short] = time.perf_counter() - t0
         results[short] = run
-        info[short] = {"description": name, "texts": len(eval_texts), "words": words(eval_texts),
+        n_layers = run.records["layer"].nunique()
+        info[short] = {"description": name, "texts": len(eval_texts), "words": _words(eval_texts),
                        "tokens_sampled": len(run.sample.tokens), "candidates": run.sample.n_candidates}
-        print(f"[{short}] {name}: {len(eval_texts)} texts, {words(eval_texts)} words, {len(run.sample.tokens)} tokens "
-              f"sampled of {run.sample.n_candidates} ({timings[short]:.0f} s for {len(cks)} checkpoints x "
-              f"{len(layers)} layers)", flush=True)
+        print(f"[{short}] {name}: {len(eval_texts)} texts, {_words(eval_texts)} words, {len(run.sample.tokens)} "
+              f"tokens sampled of {run.sample.n_candidates} ({timings[short]:.0f} s for {len(cks)} checkpoints x "
+              f"{n_layers} layers)", flush=True)
+    return results, timings, info
 
-    rows = []
-    for short, run in results.items():
-        for r in run.to_records():
-            rows.append({"set": short, **{k: r[k] for k in ("checkpoint", "step", "layer", "mean", "median", "std",
-                                                            "global", "n_tokens", "n_duplicates", "train_loss",
-                                                            "eval_loss")}})
-    df = pd.DataFrame(rows)
+
+def _print_trajectories(results: dict) -> pd.DataFrame:
+    """Step 3: per layer, the losses and each set's mean LID (change from checkpoint-0) by step; the long table."""
+    df = pd.DataFrame([{"set": short, **{k: r[k] for k in RECORD_COLUMNS}}
+                       for short, run in results.items() for r in run.to_records()])
     for layer in sorted(df.layer.unique(), reverse=True):
         print(f"\n== layer {layer}: mean LID (Δ from checkpoint-0) ==")
         wide = []
@@ -191,27 +196,54 @@ def main() -> int:
         for short in results:
             wide[short] = [f"{v:.2f} ({v - wide[short].iloc[0]:+.2f})" for v in wide[short]]
         print(wide.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return df
 
+
+def _noise_check(args, sets, cks) -> list[dict]:
+    """Step 3's noise check: the first and last checkpoint at the last layer on fresh token samples (other seeds)."""
     checks = []
     seeds = [int(x) for x in args.check_seeds.split(",") if x.strip()]
-    if seeds:
-        ends = [cks[0], cks[-1]]
-        print(f"\n== noise check: fresh token samples (seeds {seeds}), last layer, {ends[0].name} vs {ends[1].name} ==")
-        for short, name, eval_texts, n_sample in sets:
-            n_check = min(args.check_sample, n_sample) if short.endswith("small") or short.endswith("held-out") \
-                else n_sample
-            deltas = []
-            for seed in seeds:
-                run = dimension_across_checkpoints(ends, eval_texts, layers=[-1], n_sample=n_check,
-                                                   n_neighbors=args.neighbors, random_state=seed)
-                m = run.records["mean"].tolist()
-                deltas.append(m[1] - m[0])
-                checks.append({"set": short, "seed": seed, "tokens": n_check, "first": m[0], "last": m[1],
-                               "delta": m[1] - m[0]})
-                print(f"  [{short}] {n_check} tokens, seed {seed}: {m[0]:.2f} -> {m[1]:.2f} (Δ {m[1] - m[0]:+.2f})",
-                      flush=True)
-            sd = np.std(deltas, ddof=1) if len(deltas) > 1 else 0.0
-            print(f"  [{short}] Δ over seeds: {np.mean(deltas):+.2f} ± {sd:.2f} (sd)")
+    if not seeds:
+        return checks
+    ends = [cks[0], cks[-1]]
+    print(f"\n== noise check: fresh token samples (seeds {seeds}), last layer, {ends[0].name} vs {ends[1].name} ==")
+    for short, name, eval_texts, n_sample in sets:
+        small = short.endswith("small") or short.endswith("held-out")
+        n_check = min(args.check_sample, n_sample) if small else n_sample
+        deltas = []
+        for seed in seeds:
+            run = dimension_across_checkpoints(ends, eval_texts, layers=[-1], n_sample=n_check,
+                                               n_neighbors=args.neighbors, seed=seed)
+            m = run.records["mean"].tolist()
+            deltas.append(m[1] - m[0])
+            checks.append({"set": short, "seed": seed, "tokens": n_check, "first": m[0], "last": m[1],
+                           "delta": m[1] - m[0]})
+            print(f"  [{short}] {n_check} tokens, seed {seed}: {m[0]:.2f} -> {m[1]:.2f} (Δ {m[1] - m[0]:+.2f})",
+                  flush=True)
+        sd = np.std(deltas, ddof=1) if len(deltas) > 1 else 0.0
+        print(f"  [{short}] Δ over seeds: {np.mean(deltas):+.2f} ± {sd:.2f} (sd)")
+    return checks
+
+
+def main() -> int:
+    args = _parse_args()
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    run_dir = out / "run"
+    texts, source = demo_texts()
+    print(f"corpus: {source}: {len(texts)} distinct texts")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
+          f"{torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{'CUDA ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'}")
+    res, t_ft = _finetune(args, texts, run_dir)
+    sets = _eval_sets(args, texts, run_dir)
+    cks = find_checkpoints(run_dir)
+    results, timings, info = _lid_runs(args, sets, cks)
+    df = _print_trajectories(results)
+    checks = _noise_check(args, sets, cks)
     out.mkdir(parents=True, exist_ok=True)
     payload = {"checks": checks, "args": vars(args), "corpus": source, "n_texts": len(texts), "sets": info,
                "finetune_seconds": t_ft, "lid_seconds": timings, "device": res.device,
@@ -222,6 +254,9 @@ def main() -> int:
 
 
 def _printer():
+    """Prints the run's progress at most every 30 s (and when it ends)."""
+    from analysis.cli.finetune import progress_line
+
     last = [0.0]
 
     def show(p: dict) -> None:
@@ -229,14 +264,7 @@ def _printer():
         if p["status"] == "running" and now - last[0] < 30:
             return
         last[0] = now
-        bits = [f"step {p['step']}/{p['total_steps']}"]
-        if p.get("train_loss") is not None:
-            bits.append(f"train {p['train_loss']:.3f}")
-        if p.get("eval_loss") is not None:
-            bits.append(f"held-out {p['eval_loss']:.3f}")
-        if p.get("steps_per_second"):
-            bits.append(f"{p['steps_per_second']:.2f} steps/s")
-        print("  " + "  ".join(bits), flush=True)
+        print("  " + progress_line(p), flush=True)
 
     return show
 

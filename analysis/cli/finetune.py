@@ -39,6 +39,18 @@ def _fmt_eta(seconds) -> str:
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+def progress_line(p: dict) -> str:
+    """One line for a run's progress dict (``progress.json``): step, losses, speed and time left."""
+    parts = [f"step {p['step']}/{p['total_steps']}"]
+    if p.get("train_loss") is not None:
+        parts.append(f"train loss {p['train_loss']:.4f}")
+    if p.get("eval_loss") is not None:
+        parts.append(f"held-out loss {p['eval_loss']:.4f}")
+    if p.get("steps_per_second"):
+        parts.append(f"{p['steps_per_second']:.2f} steps/s, eta {_fmt_eta(p.get('eta_s'))}")
+    return "  ".join(parts)
+
+
 class _Printer:
     """Prints new notices at once and a progress line (redrawn in place on a terminal, else every few seconds)."""
 
@@ -68,14 +80,7 @@ class _Printer:
         if not (self.tty or final or now - self.last_line >= 5 or p["step"] == 0):
             return
         self.last_line, self.last_step = now, p["step"]
-        parts = [f"step {p['step']}/{p['total_steps']}"]
-        if p.get("train_loss") is not None:
-            parts.append(f"train loss {p['train_loss']:.4f}")
-        if p.get("eval_loss") is not None:
-            parts.append(f"held-out loss {p['eval_loss']:.4f}")
-        if p.get("steps_per_second"):
-            parts.append(f"{p['steps_per_second']:.2f} steps/s, eta {_fmt_eta(p.get('eta_s'))}")
-        text = "  ".join(parts)
+        text = progress_line(p)
         if self.tty and not final:
             self.stream.write("\r" + text.ljust(100))
             self.stream.flush()
