@@ -37,8 +37,8 @@ import numpy as np
 from analysis.errors import ConfigError, ModelLoadError
 # Model files (no torch) live in analysis.model_files; these names stay importable from here.
 from analysis.model_files import (_DEFAULT_ALIASES, DEFAULT_MODEL, _allow_download, check_layer_weights,  # noqa: F401
-                                  default_model_path, display_model_path, quiet_transformers, resolve_model_path,
-                                  weights_fingerprint)
+                                  default_model_path, display_model_path, max_input_length, quiet_transformers,
+                                  resolve_model_path, weights_fingerprint)
 # Window planning lives in analysis.windows (no torch); these names stay importable from here.
 from analysis.windows import (_Window, _batches, _tokenize_texts, check_layers, normalize_layers,  # noqa: F401
                               plan_windows)
@@ -184,11 +184,7 @@ def _load_model(name, dev: str, half: bool | None) -> LoadedModel:
         raise ModelLoadError(f"cannot load the weights of model {name!r}: {str(exc).splitlines()[0][:200]}") from exc
     check_layer_weights(name, config, int(n_hidden), loading)
     model.eval().to(dev)
-    positions = (getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None) or 512)
-    if config.model_type in {"roberta", "xlm-roberta", "camembert"}:
-        positions -= 2  # RoBERTa reserves padding_idx + 1 positions
-    tok_max = getattr(tokenizer, "model_max_length", None) or positions
-    max_length = int(min(positions, tok_max if tok_max < 1e9 else positions))
+    max_length = max_input_length(config, tokenizer)
     prefix, suffix = _special_frame(tokenizer)
     is_decoder = bool(getattr(config, "is_decoder", False)) or config.model_type in {"gpt2", "gpt_neo", "gptj",
                                                                                      "llama", "mistral", "opt"}

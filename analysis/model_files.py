@@ -147,3 +147,21 @@ def quiet_transformers():
         hf_logging.set_verbosity(level)
         if bars:
             hf_logging.enable_progress_bar()
+
+
+#: Model types whose position embeddings reserve ``padding_idx + 1`` slots (RoBERTa's scheme), so that they take two
+#: tokens fewer than ``max_position_embeddings``.
+ROBERTA_LIKE = frozenset({"roberta", "xlm-roberta", "camembert", "data2vec-text"})
+
+
+def max_input_length(config, tokenizer) -> int:
+    """The most tokens (special tokens included) one input to this model may have.
+
+    The smaller of the model's position embeddings (less RoBERTa's reserved slots) and the tokenizer's
+    ``model_max_length`` (ignored when it is the "unlimited" placeholder, about 1e30); 512 when neither says.
+    """
+    positions = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None) or 512
+    if getattr(config, "model_type", None) in ROBERTA_LIKE:
+        positions -= 2
+    tok_max = getattr(tokenizer, "model_max_length", None) or positions
+    return int(min(positions, tok_max if tok_max < 1e9 else positions))

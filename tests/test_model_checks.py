@@ -82,3 +82,17 @@ def test_describe_names_the_model_without_an_install_path(tiny_bert, minilm_path
     assert lm.path == str(Path(tiny_bert).resolve())  # the resolved path (cache keys) is unchanged
     assert encoder.display_model_path(minilm_path) == "all-MiniLM-L6-v2"
     assert encoder.display_model_path("some-org/some-model") == "some-org/some-model"  # a hub id as given
+
+
+def test_one_input_length_rule_for_encoding_and_fine_tuning():
+    from types import SimpleNamespace
+
+    from analysis.model_files import max_input_length
+
+    tok = SimpleNamespace(model_max_length=int(1e30))  # transformers' "no limit" placeholder
+    assert max_input_length(SimpleNamespace(model_type="bert", max_position_embeddings=512), tok) == 512
+    for roberta_like in ("roberta", "xlm-roberta", "camembert", "data2vec-text"):
+        assert max_input_length(SimpleNamespace(model_type=roberta_like, max_position_embeddings=514), tok) == 512
+    assert max_input_length(SimpleNamespace(model_type="gpt2", n_positions=1024), tok) == 1024
+    assert max_input_length(SimpleNamespace(model_type="bert", max_position_embeddings=512),
+                            SimpleNamespace(model_max_length=128)) == 128

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from analysis.errors import ConfigError, ModelLoadError
-from analysis.model_files import _allow_download, quiet_transformers, resolve_model_path
+from analysis.model_files import _allow_download, max_input_length, quiet_transformers, resolve_model_path
 
 # Model families whose masked-LM head is one module applied to the last hidden states (see _Run._find_head).
 _HEAD_ONLY_TYPES = {"bert", "roberta", "xlm-roberta", "camembert", "data2vec-text", "mpnet", "megatron-bert",
@@ -107,12 +107,7 @@ def _check_tied(model) -> None:
 
 
 def _max_length(tokenizer, model, wanted: int | None) -> int:
-    config = model.config
-    positions = getattr(config, "max_position_embeddings", None) or 512
-    if config.model_type in {"roberta", "xlm-roberta", "camembert", "data2vec-text"}:
-        positions -= 2  # RoBERTa-style models reserve padding_idx + 1 positions
-    tok_max = getattr(tokenizer, "model_max_length", None) or positions
-    limit = int(min(positions, tok_max if tok_max < 1e9 else positions))
+    limit = max_input_length(model.config, tokenizer)
     if wanted is None:
         return min(128, limit)
     if wanted > limit:
