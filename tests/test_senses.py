@@ -201,7 +201,7 @@ def test_layer_specs():
     assert np.allclose(senses.layer_vectors(V, avail, (-2, -1)), V[:, 2:].mean(axis=1))
     assert np.allclose(senses.layer_vectors(V, avail, "1-3"), V[:, 1:].mean(axis=1))
     assert senses.layer_label(avail, -1) == "3" and senses.layer_label(avail, (1, 3)) == "1-3"
-    with pytest.raises(ConfigError, match="Layer 7 is not in the embedding set"):
+    with pytest.raises(ConfigError, match="layer 7 is not in the embedding set"):
         senses.layer_vectors(V, avail, 7)
 
 
@@ -301,3 +301,67 @@ def test_fifty_thousand_points():
     assert "sample of 5,000 of the 50,000" in agg.notice
     assert senses.cluster_scores(y, agg.labels).ari == pytest.approx(1.0)
     assert elapsed < 60
+
+
+# ---------------------------------------------------------------------------------------------------- seeds and specs
+
+def test_seed_and_its_old_name_random_state_agree():
+    X, y = blobs(n_per=20, k=3, spread=3.0)
+    a = senses.cluster_vectors(X, k=3, seed=4)
+    b = senses.cluster_vectors(X, k=3, random_state=4)
+    assert np.array_equal(a.labels, b.labels) and a.params["seed"] == 4
+    p = senses.project(X, method="tsne", perplexity=10, seed=3)
+    q = senses.project(X, settings=senses.ProjectionSettings(method="tsne", perplexity=10), random_state=3)
+    assert np.array_equal(p.coords, q.coords) and p.seed == q.random_state == 3
+    assert senses.predict_senses(X, y, seed=1) == senses.predict_senses(X, y, random_state=1)
+    V = np.stack([X, X], axis=1)
+    pd.testing.assert_frame_equal(senses.score_layers(V, [0, 1], y, seed=2, logreg=False),
+                                  senses.score_layers(V, [0, 1], y, scoring=senses.LayerScoring(logreg=False),
+                                                      random_state=2))
+    with pytest.raises(TypeError, match="n_boot"):
+        senses.cluster_vectors(X, k=3, n_boot=5)
+    with pytest.raises(TypeError, match="colour"):
+        senses.project(X, method="pca", colour="red")
+
+
+def test_generator_seeds_and_no_global_random_state():
+    import random
+
+    X, y = blobs(n_per=20, k=3, spread=3.0)
+    np.random.seed(123)
+    random.seed(123)
+    before_np, before_py = np.random.get_state()[1].copy(), random.getstate()
+    a = senses.cluster_vectors(X, method="hdbscan", seed=np.random.default_rng(9), max_pairwise=40)
+    b = senses.cluster_vectors(X, method="hdbscan", seed=np.random.default_rng(9), max_pairwise=40)
+    senses.project(X, method="tsne", perplexity=10, seed=np.random.default_rng(1), max_fit=40)
+    senses.predict_senses(X, y, seed=np.random.default_rng(2))
+    assert np.array_equal(a.labels, b.labels) and "sample of 40 of the 60" in a.notice
+    assert np.array_equal(np.random.get_state()[1], before_np) and random.getstate() == before_py
+
+
+def test_layer_specs_follow_analysis_layers():
+    from analysis import layers
+
+    V = np.arange(2 * 5 * 3, dtype=np.float32).reshape(2, 5, 3)
+    avail = [0, 1, 2, 3, 4]
+    assert np.allclose(senses.layer_vectors(V, avail, "1,3"), V[:, [1, 3]].mean(axis=1))
+    assert np.allclose(senses.layer_vectors(V, avail, [0, -1]), V[:, [0, 4]].mean(axis=1))
+    assert senses.layer_label(avail, "1,3,-1") == "1,3,4" and senses.layer_label(avail, "2..4") == "2-4"
+    for spec in (None, 2, (1, 3), "1,3", "-2--1"):
+        assert senses.resolve_layers(avail, spec) == layers.positions(avail, spec, default=senses.DEFAULT_LAYER)
+    with pytest.raises(ConfigError, match="cannot read the layers"):
+        senses.layer_vectors(V, avail, "top")
+
+
+def test_one_record_schema_and_json_safe_results():
+    X, y = blobs(n_per=15, k=2)
+    cl = senses.cluster_vectors(X, k="auto", k_range=(2, 4), seed=0)
+    sc = senses.cluster_scores(y, cl.labels)
+    pr = senses.predict_senses(X, y, logreg=False)
+    rec = senses.score_record(sc, pr)
+    assert tuple(rec) == senses.SCORE_COLUMNS and rec["ari"] == sc.ari and np.isnan(rec["macro_f1"])
+    assert all(v is None for v in senses.score_record(None, None).values())
+    assert pr.to_dict()["logreg_accuracy"] is None and pr.as_dict() == pr.to_dict()  # NaN -> None
+    assert set(cl.to_dict()["silhouette"]) == {"2", "3", "4"} and cl.to_dict()["params"]["seed"] == 0
+    df = senses.score_layers(np.stack([X], axis=1), [0], y, logreg=False)
+    assert list(df.columns) == ["model", "layer", "k", *senses.SCORE_COLUMNS, "n"]

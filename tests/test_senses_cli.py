@@ -78,7 +78,7 @@ def test_cli_default_layer_split_column_and_two_models(cache_dir, tiny_bert, tin
 @pytest.mark.parametrize("argv,message", [
     (["--k", "gold"], "--k gold needs gold labels"),
     (["--split-column", "nope"], "no column 'nope'"),
-    (["--layer", "9"], "Layer 9 is not in the embedding set"),
+    (["--layer", "9"], "layer 9 is not in the embedding set"),
 ])
 def test_cli_errors_exit_2(cache_dir, tiny_bert, tmp_path, capsys, argv, message):
     corpus = tmp_path / "c.csv"

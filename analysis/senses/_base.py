@@ -1,10 +1,10 @@
-"""Shared settings and small helpers of the sense-cluster package: defaults, input checks, threads, seeds."""
+"""Defaults of the sense-cluster package and the helpers its modules share: thread limits, seeds, option checks."""
 
 from __future__ import annotations
 
-import numpy as np
+import dataclasses
 
-from analysis.errors import ConfigError, TooFewPointsError
+import numpy as np
 
 # ----------------------------------------------------------------------------------------------------------------
 # Defaults (chosen by bench/eval_senses.py on the ten CoarseWSD-20 words with the packaged MiniLM; see BENCHMARKS.md)
@@ -41,19 +41,8 @@ SILHOUETTE_SAMPLE = 3_000
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Input checks
+# Threads, seeds and options
 # ----------------------------------------------------------------------------------------------------------------
-
-def _as_matrix(X, name: str = "X") -> np.ndarray:
-    X = np.asarray(X, dtype=np.float32)
-    if X.ndim != 2:
-        raise ConfigError(f"{name} must be a 2-D array of shape (n_occurrences, dim), got shape {X.shape}.")
-    if X.shape[0] == 0:
-        raise TooFewPointsError("There are no occurrences to analyse.")
-    if not np.isfinite(X).all():
-        raise ConfigError(f"{name} contains NaN or infinite values.")
-    return X
-
 
 #: Below this many points, numeric work runs on one thread. OpenMP/BLAS threads busy-wait, and on a loaded 2-core
 #: machine that made k-means on 1,200 x 384 vectors 27x slower (12.8 s vs 0.47 s) and t-SNE on 60 points take 30 s;
@@ -72,24 +61,40 @@ def _threads(n: int):
     return threadpool_limits(limits=1)
 
 
-def _rng(random_state) -> np.random.Generator:
-    return np.random.default_rng(random_state)
+def _seed_int(seed) -> int:
+    """An int seed for libraries that want one (sklearn, umap): ``seed`` itself when it is an int, else an int drawn
+    from ``np.random.default_rng(seed)`` (a Generator, a SeedSequence, or None for fresh entropy)."""
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return int(seed)
+    return int(np.random.default_rng(seed).integers(0, 2**31 - 1))
 
 
-def _seed_int(random_state) -> int:
-    """An int seed for libraries that want one (sklearn, umap), derived reproducibly from ``random_state``."""
-    if isinstance(random_state, (int, np.integer)):
-        return int(random_state)
-    return int(_rng(random_state).integers(0, 2**31 - 1))
-
-
-def _sample(n: int, size: int, random_state) -> np.ndarray:
-    """Sorted indices of a seeded sample of ``size`` out of ``n`` (all indices when n <= size)."""
+def _sample(n: int, size: int, seed) -> np.ndarray:
+    """Sorted indices of a sample of ``size`` out of ``n`` drawn by ``np.random.default_rng(seed)`` (all indices
+    when n <= size)."""
     if n <= size:
         return np.arange(n)
-    return np.sort(_rng(random_state).choice(n, size=size, replace=False))
+    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
 
 
-def _unit(X: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    return X / np.maximum(norms, 1e-12)
+def _seed_alias(seed, aliases: dict, where: str):
+    """``seed``, or the value of the old keyword ``random_state`` when a caller still passes it (it wins over
+    ``seed``); TypeError for any other keyword in ``aliases`` (the function's ``**aliases``), as Python gives."""
+    aliases = dict(aliases)
+    old = aliases.pop("random_state", None)
+    if aliases:
+        raise TypeError(f"{where}() got an unexpected keyword argument {next(iter(aliases))!r}")
+    return seed if old is None else old
+
+
+def _settings(cls, given, options: dict, where: str):
+    """A ``cls`` settings dataclass: ``given`` (or the defaults) with ``options`` (its field names as keywords, and
+    ``random_state`` as the old name of ``seed``) put in. TypeError for a keyword that is no field."""
+    options = dict(options)
+    if "random_state" in options:
+        options["seed"] = _seed_alias(options.pop("seed", None), {"random_state": options.pop("random_state")}, where)
+    names = {f.name for f in dataclasses.fields(cls)}
+    if bad := [k for k in options if k not in names]:
+        raise TypeError(f"{where}() got an unexpected keyword argument {bad[0]!r}")
+    base = cls() if given is None else given
+    return dataclasses.replace(base, **options) if options else base

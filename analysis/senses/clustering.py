@@ -1,4 +1,4 @@
-"""Clusters of the full vectors: k-means, agglomerative (cosine, average linkage) and HDBSCAN."""
+"""Clusters of the full vectors (never of a projection): k-means, agglomerative (cosine, average linkage), HDBSCAN."""
 
 from __future__ import annotations
 
@@ -7,13 +7,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from analysis._util import as_matrix, json_clean, unit_rows
 from analysis.errors import ConfigError, TooFewPointsError
-from analysis.senses._base import (CLUSTER_METHODS, MAX_PAIRWISE_POINTS, SILHOUETTE_SAMPLE, _as_matrix, _sample,
-                                   _seed_int, _threads, _unit)
+from analysis.senses._base import (CLUSTER_METHODS, MAX_PAIRWISE_POINTS, SILHOUETTE_SAMPLE, _sample, _seed_alias,
+                                   _seed_int, _threads)
 
-# ----------------------------------------------------------------------------------------------------------------
-# Clustering
-# ----------------------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class ClusterResult:
@@ -40,6 +38,12 @@ class ClusterResult:
     method: str = "kmeans"
     notice: str | None = None
     params: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """What was found, JSON-safe, without the per-occurrence labels: k, method, silhouette (keys as text, None
+        when k was given), notice and params."""
+        return json_clean({"k": self.k, "method": self.method, "silhouette": self.silhouette or None,
+                           "notice": self.notice, "params": self.params})
 
 
 def _relabel_by_size(labels: np.ndarray) -> np.ndarray:
@@ -95,14 +99,15 @@ def _assign_to_centroids(X, fit_idx, fit_labels) -> np.ndarray:
     rest = np.setdiff1d(np.arange(n), fit_idx)
     if len(ids) and len(rest):
         Xs = X[fit_idx]
-        cents = _unit(np.stack([Xs[fit_labels == c].mean(axis=0) for c in ids]))
-        labels[rest] = ids[np.argmax(_unit(X[rest]) @ cents.T, axis=1)]
+        cents = unit_rows(np.stack([Xs[fit_labels == c].mean(axis=0) for c in ids]), zero_ok=True)
+        labels[rest] = ids[np.argmax(unit_rows(X[rest], zero_ok=True) @ cents.T, axis=1)]
     return labels
 
 
-def cluster_vectors(X, *, method: str = "kmeans", k="auto", k_range=(2, 10), random_state=0,
-                    min_cluster_size: int | None = None, max_pairwise: int = MAX_PAIRWISE_POINTS) -> ClusterResult:
-    """Cluster vectors (the full vectors, not a projection).
+def cluster_vectors(X, *, method: str = "kmeans", k="auto", k_range=(2, 10), seed=0,
+                    min_cluster_size: int | None = None, max_pairwise: int = MAX_PAIRWISE_POINTS,
+                    **aliases) -> ClusterResult:
+    """Cluster labels of the vectors X (the full vectors, not a projection), with k given or chosen by silhouette.
 
     Parameters
     ----------
@@ -118,8 +123,8 @@ def cluster_vectors(X, *, method: str = "kmeans", k="auto", k_range=(2, 10), ran
         agglomerative, Euclidean for k-means; on a seeded sample of :data:`SILHOUETTE_SAMPLE` points).
     k_range : (int, int)
         Inclusive range searched when ``k="auto"``; capped at n - 1.
-    random_state : int
-        Seed; the same seed gives the same labels.
+    seed : int, ``np.random.SeedSequence`` or ``np.random.Generator``
+        The same int gives the same labels (``random_state`` is accepted as its old name).
     min_cluster_size : int, optional
         HDBSCAN only; default max(5, 2 % of the points).
     max_pairwise : int
@@ -132,12 +137,13 @@ def cluster_vectors(X, *, method: str = "kmeans", k="auto", k_range=(2, 10), ran
         ``labels`` of shape (n,), numbered by decreasing cluster size; ``k``; ``silhouette`` {k: score} when k was
         chosen automatically, else empty.
     """
-    X = _as_matrix(X)
+    seed = _seed_alias(seed, aliases, "cluster_vectors")
+    X = as_matrix(X, dtype=np.float32)
     n = X.shape[0]
     method = str(method).lower()
     if method not in CLUSTER_METHODS:
         raise ConfigError(f"Unknown clustering method {method!r}; choose one of {', '.join(CLUSTER_METHODS)}.")
-    seed = _seed_int(random_state)
+    seed = _seed_int(seed)
     if n < 2:
         raise TooFewPointsError(f"Clustering needs at least 2 occurrences; there are {n}.")
     with _threads(n):
@@ -145,25 +151,12 @@ def cluster_vectors(X, *, method: str = "kmeans", k="auto", k_range=(2, 10), ran
 
 
 def _cluster(X, method, k, k_range, seed, min_cluster_size, max_pairwise) -> ClusterResult:
+    """k-means or agglomerative clusters of X for the k given, or for the k of ``k_range`` with the best silhouette."""
     n = X.shape[0]
     if method == "hdbscan":
         return _hdbscan(X, k, seed, min_cluster_size, max_pairwise)
-
     auto = isinstance(k, str) and k.lower() == "auto"
-    if auto:
-        lo, hi = (int(v) for v in k_range)
-        if lo < 2 or hi < lo:
-            raise ConfigError(f"The k range must go from at least 2 upwards, got {lo}-{hi}.")
-        if n < 3:
-            raise TooFewPointsError(f"Choosing k by silhouette needs at least 3 occurrences; there are {n}.")
-        hi = min(hi, n - 1)
-        if lo > hi:
-            raise TooFewPointsError(f"Choosing k between {lo} and {k_range[1]} needs at least {lo + 1} occurrences; "
-                                    f"there are {n}.")
-        ks = list(range(lo, hi + 1))
-    else:
-        ks = [_check_k(k, n)]
-
+    ks = _k_candidates(k_range, n) if auto else [_check_k(k, n)]
     fit_idx = np.arange(n)
     notice = None
     if method == "agglomerative" and n > max_pairwise:
@@ -171,42 +164,53 @@ def _cluster(X, method, k, k_range, seed, min_cluster_size, max_pairwise) -> Clu
         notice = (f"Agglomerative clustering ran on a random sample of {len(fit_idx):,} of the {n:,} occurrences "
                   f"(seed {seed}); the others joined the nearest cluster centroid.")
     Xf = X[fit_idx]
-
-    candidates: dict[int, np.ndarray] = {}
-    if method == "kmeans":
-        for kk in ks:
-            candidates[kk] = _kmeans(Xf, kk, seed)
-        sil_metric = "euclidean"
-    else:
-        from scipy.cluster.hierarchy import fcluster, linkage
-
-        # One tree, cut at every k: average linkage on cosine distances (scipy's linkage on the condensed distance
-        # matrix is the same algorithm as sklearn's AgglomerativeClustering(metric="cosine", linkage="average"),
-        # checked in the tests) — but auto-k needs the tree only once.
-        tree = linkage(_unit(Xf).astype(np.float64), method="average", metric="cosine")
-        for kk in ks:
-            candidates[kk] = fcluster(tree, t=kk, criterion="maxclust") - 1
-        sil_metric = "cosine"
-
+    candidates, sil_metric = _labels_per_k(Xf, method, ks, seed)
     silhouette: dict[int, float] = {}
+    best = ks[0]
     if auto:
-        for kk, lab in candidates.items():
-            silhouette[kk] = _silhouette(Xf, lab, sil_metric, seed)
-        finite = {kk: s for kk, s in silhouette.items() if np.isfinite(s)}
+        silhouette = {kk: _silhouette(Xf, lab, sil_metric, seed) for kk, lab in candidates.items()}
+        finite = {kk: sc for kk, sc in silhouette.items() if np.isfinite(sc)}
         best = max(finite, key=lambda kk: (finite[kk], -kk)) if finite else ks[0]
-    else:
-        best = ks[0]
     labels = candidates[best]
     if len(fit_idx) < n:
         labels = _assign_to_centroids(X, fit_idx, labels)
     labels = _relabel_by_size(labels)
     k_found = int(len(np.unique(labels[labels >= 0])))
     params = {"method": method, "k": "auto" if auto else int(ks[0]), "k_range": list(k_range) if auto else None,
-              "random_state": seed}
+              "seed": seed}
     if method == "agglomerative" and k_found < best:
         extra = f"The tree could only be cut into {k_found} clusters (tied distances)."
         notice = f"{notice} {extra}" if notice else extra
     return ClusterResult(labels, k_found, silhouette, method, notice, params)
+
+
+def _k_candidates(k_range, n: int) -> list[int]:
+    """The k tried by silhouette: ``k_range`` (inclusive) capped at n - 1; ConfigError/TooFewPointsError if empty."""
+    lo, hi = (int(v) for v in k_range)
+    if lo < 2 or hi < lo:
+        raise ConfigError(f"The k range must go from at least 2 upwards, got {lo}-{hi}.")
+    if n < 3:
+        raise TooFewPointsError(f"Choosing k by silhouette needs at least 3 occurrences; there are {n}.")
+    hi = min(hi, n - 1)
+    if lo > hi:
+        raise TooFewPointsError(f"Choosing k between {lo} and {k_range[1]} needs at least {lo + 1} occurrences; "
+                                f"there are {n}.")
+    return list(range(lo, hi + 1))
+
+
+def _labels_per_k(Xf, method: str, ks: list[int], seed: int) -> tuple[dict[int, np.ndarray], str]:
+    """Labels of Xf for each k in ``ks`` and the metric their silhouette is measured in.
+
+    k-means (Euclidean) runs once per k. Agglomerative builds one tree, cut at every k: average linkage on cosine
+    distances (scipy's linkage on the condensed distance matrix is the same algorithm as sklearn's
+    AgglomerativeClustering(metric="cosine", linkage="average"), checked in the tests), so auto-k needs it once.
+    """
+    if method == "kmeans":
+        return {kk: _kmeans(Xf, kk, seed) for kk in ks}, "euclidean"
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    tree = linkage(unit_rows(Xf, zero_ok=True).astype(np.float64), method="average", metric="cosine")
+    return {kk: fcluster(tree, t=kk, criterion="maxclust") - 1 for kk in ks}, "cosine"
 
 
 def _hdbscan(X, k, seed, min_cluster_size, max_pairwise) -> ClusterResult:
@@ -228,7 +232,7 @@ def _hdbscan(X, k, seed, min_cluster_size, max_pairwise) -> ClusterResult:
     # Brute-force neighbours are several times faster than trees on 300-1000-d vectors (measured: 1.3 s vs 4.6 s
     # for 5,000 x 384); the sample cap keeps the n^2 distance matrix small.
     model = HDBSCAN(min_cluster_size=min_cluster_size, algorithm="brute", copy=True)
-    fit_labels = model.fit_predict(_unit(X[fit_idx]))
+    fit_labels = model.fit_predict(unit_rows(X[fit_idx], zero_ok=True))
     if len(fit_idx) < n:
         notices.append(f"HDBSCAN ran on a random sample of {len(fit_idx):,} of the {n:,} occurrences (seed {seed}); "
                        f"the others joined the nearest cluster centroid.")
@@ -243,4 +247,4 @@ def _hdbscan(X, k, seed, min_cluster_size, max_pairwise) -> ClusterResult:
     if n_noise and k_found:
         notices.append(f"{n_noise:,} occurrences are noise (cluster -1).")
     return ClusterResult(labels, k_found, {}, "hdbscan", " ".join(notices) or None,
-                         {"method": "hdbscan", "min_cluster_size": min_cluster_size, "random_state": seed})
+                         {"method": "hdbscan", "min_cluster_size": min_cluster_size, "seed": seed})

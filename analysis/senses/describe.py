@@ -8,12 +8,9 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from analysis._util import as_matrix, unit_rows
 from analysis.errors import ConfigError
-from analysis.senses._base import _as_matrix, _unit
 
-# ----------------------------------------------------------------------------------------------------------------
-# Describing clusters
-# ----------------------------------------------------------------------------------------------------------------
 
 _WORD = re.compile(r"\w+(?:['’]\w+)?", re.UNICODE)
 
@@ -110,12 +107,12 @@ def nearest_to_centroids(X, labels, *, n: int = 5) -> pd.DataFrame:
     -------
     DataFrame with columns cluster, rank, index (row in X), similarity.
     """
-    X = _unit(_as_matrix(X))
+    X = unit_rows(as_matrix(X, dtype=np.float32), zero_ok=True)
     labels = np.asarray(labels)
     rows = []
     for c in sorted(pd.unique(labels)):
         idx = np.flatnonzero(labels == c)
-        cent = _unit(X[idx].mean(axis=0, keepdims=True))[0]
+        cent = unit_rows(X[idx].mean(axis=0, keepdims=True), zero_ok=True)[0]
         sims = X[idx] @ cent
         order = np.argsort(-sims, kind="stable")[:n]
         for r, j in enumerate(order, 1):
@@ -161,7 +158,7 @@ def describe_clusters(X, labels, docs: Sequence[str] | None = None, *, names: di
     DataFrame with columns cluster, name, size, share, words (comma-separated), and majority_label,
     majority_share when ``gold`` is given.
     """
-    X = _as_matrix(X)
+    X = as_matrix(X, dtype=np.float32)
     labels = np.asarray(labels)
     clusters = sorted(pd.unique(labels))
     disp = cluster_names(clusters, names)

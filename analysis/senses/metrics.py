@@ -7,16 +7,22 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analysis._util import natural_sorted
+from analysis._util import json_clean, natural_sorted
 from analysis.errors import ConfigError, TooFewPointsError
 
-# ----------------------------------------------------------------------------------------------------------------
-# Scores against gold senses
-# ----------------------------------------------------------------------------------------------------------------
 
 def _gold_mask(labels_true) -> np.ndarray:
+    """True where an occurrence has a gold label (not missing, not blank)."""
     s = pd.Series(labels_true, dtype="object")
     return (s.notna() & (s.astype(str).str.strip() != "")).to_numpy()
+
+
+def _split_values(split, n: int) -> np.ndarray:
+    """A train/test column as stripped lower-case strings, checked to have one value per occurrence (n)."""
+    sp = np.asarray(pd.Series(split, dtype="object").astype(str).str.strip().str.lower())
+    if len(sp) != n:
+        raise ConfigError(f"{n} vectors but {len(sp)} split values.")
+    return sp
 
 
 def contingency_table(labels_true, labels_pred, *, cluster_names: dict | None = None) -> pd.DataFrame:
@@ -81,9 +87,12 @@ class ClusterScores:
     n_labels: int
     contingency: pd.DataFrame = field(compare=False, repr=False, default=None)
 
-    def as_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("purity", "inverse_purity", "purity_f", "ari", "nmi", "v_measure",
-                                              "n", "k", "n_labels")}
+    def to_dict(self) -> dict:
+        """The scores and counts, JSON-safe (NaN -> None); the contingency table is left out."""
+        return json_clean({k: getattr(self, k) for k in ("purity", "inverse_purity", "purity_f", "ari", "nmi",
+                                                         "v_measure", "n", "k", "n_labels")})
+
+    as_dict = to_dict  # the old name
 
 
 def cluster_scores(labels_true, labels_pred) -> ClusterScores:

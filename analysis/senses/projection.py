@@ -1,4 +1,4 @@
-"""2-D/3-D projections of the occurrences for viewing (PCA, UMAP, t-SNE; seeded)."""
+"""2-D/3-D projections of the occurrences for viewing (PCA, UMAP, t-SNE), reproducible for a given seed."""
 
 from __future__ import annotations
 
@@ -6,13 +6,32 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from analysis._util import as_matrix
 from analysis.errors import ConfigError, TooFewPointsError
-from analysis.senses._base import (DEFAULT_PROJECTION, MAX_FIT_POINTS, PROJECTION_METHODS, _as_matrix, _sample,
-                                   _seed_int, _threads)
+from analysis.senses._base import (DEFAULT_PROJECTION, MAX_FIT_POINTS, PROJECTION_METHODS, _sample, _seed_int,
+                                   _settings, _threads)
 
-# ----------------------------------------------------------------------------------------------------------------
-# Projection
-# ----------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ProjectionSettings:
+    """How :func:`project` maps the vectors to 2-D or 3-D.
+
+    method : "umap", "pca" or "tsne" (UMAP uses the cosine metric; t-SNE cosine with PCA initialisation)
+    n_components : 2 or 3
+    seed : int, ``np.random.SeedSequence`` or ``np.random.Generator``; the same int gives the same coordinates
+    n_neighbors, min_dist : UMAP's parameters
+    perplexity : t-SNE's parameter
+    max_fit : UMAP and t-SNE are fitted on a sample of at most this many points (see :data:`MAX_FIT_POINTS`)
+    """
+
+    method: str = DEFAULT_PROJECTION
+    n_components: int = 2
+    seed: object = 0
+    n_neighbors: int = 15
+    min_dist: float = 0.1
+    perplexity: float = 30.0
+    max_fit: int = MAX_FIT_POINTS
+
 
 @dataclass(frozen=True)
 class ProjectionResult:
@@ -23,7 +42,8 @@ class ProjectionResult:
     coords : ndarray of shape (n_occurrences, n_components)
     method : str
     n_components : int
-    random_state : int
+    seed : int
+        The int seed the reducer was given (also readable under its old name ``random_state``).
     n_fit : int
         Number of points the projection was fitted on (smaller than n when a sample was used).
     notice : str or None
@@ -35,91 +55,85 @@ class ProjectionResult:
     coords: np.ndarray
     method: str
     n_components: int
-    random_state: int
+    seed: int
     n_fit: int
     notice: str | None = None
     params: dict = field(default_factory=dict)
 
+    @property
+    def random_state(self) -> int:
+        """The old name of :attr:`seed`."""
+        return self.seed
 
-def project(X, *, method: str = DEFAULT_PROJECTION, n_components: int = 2, random_state=0, n_neighbors: int = 15,
-            min_dist: float = 0.1, perplexity: float = 30.0, max_fit: int = MAX_FIT_POINTS) -> ProjectionResult:
-    """Project vectors to 2-D or 3-D.
 
-    Parameters
-    ----------
-    X : ndarray of shape (n_occurrences, dim)
-        Prepared vectors (see :func:`preprocess`).
-    method : {"umap", "pca", "tsne"}
-        UMAP uses the cosine metric; t-SNE uses cosine with PCA initialisation.
-    n_components : {2, 3}
-    random_state : int
-        Seed; the same seed gives the same coordinates.
-    n_neighbors, min_dist : UMAP parameters.
-    perplexity : t-SNE parameter.
-    max_fit : int
-        UMAP and t-SNE are fitted on a seeded sample of at most this many points (see :data:`MAX_FIT_POINTS`).
+def project(X, *, settings: ProjectionSettings | None = None, **options) -> ProjectionResult:
+    """Coordinates of the vectors X (n_occurrences, dim), usually prepared by :func:`preprocess`, in 2-D or 3-D.
 
-    Returns
-    -------
-    ProjectionResult
+    ``settings`` (a :class:`ProjectionSettings`) or its fields as keywords (``method="pca"``, ``n_components=3``,
+    ``seed=7``; ``random_state`` is accepted as the old name of ``seed``) say how; keywords override ``settings``.
+    UMAP and t-SNE on more than ``max_fit`` points are fitted on a seeded sample and the result's ``notice`` says so.
     """
-    X = _as_matrix(X)
+    s = _settings(ProjectionSettings, settings, options, "project")
+    X = as_matrix(X, dtype=np.float32)
     n = X.shape[0]
-    method = check_projection(n, method=method, n_components=n_components, n_neighbors=n_neighbors,
-                              perplexity=perplexity, max_fit=max_fit)
-    seed = _seed_int(random_state)
+    method = check_projection(n, settings=s)
+    seed = _seed_int(s.seed)
     with _threads(n):
         if method == "pca":
-            return _project_pca(X, n_components, seed)
+            return _project_pca(X, s, seed)
         if method == "umap":
-            return _project_umap(X, n_components, seed, n_neighbors, min_dist, max_fit)
-        return _project_tsne(X, n_components, seed, perplexity, max_fit)
+            return _project_umap(X, s, seed)
+        return _project_tsne(X, s, seed)
 
 
-def check_projection(n: int, *, method: str = DEFAULT_PROJECTION, n_components: int = 2, n_neighbors: int = 15,
-                     perplexity: float = 30.0, max_fit: int = MAX_FIT_POINTS) -> str:
+def check_projection(n: int, *, settings: ProjectionSettings | None = None, **options) -> str:
     """Raise the error :func:`project` would raise for these settings and n points, without computing anything.
 
-    Lets a caller (the page) report an impossible setting at once instead of from a background job. Returns the
-    normalised method name.
+    Takes the same ``settings`` / keywords as :func:`project`. Lets a caller (the page) report an impossible setting
+    at once instead of from a background job. Returns the normalised method name.
     """
-    method = str(method).lower().replace("-", "")
+    s = _settings(ProjectionSettings, settings, options, "check_projection")
+    method = str(s.method).lower().replace("-", "")
     if method not in PROJECTION_METHODS:
         raise ConfigError(f"Unknown projection {method!r}; choose one of {', '.join(PROJECTION_METHODS)}.")
-    if n_components not in (2, 3):
+    if s.n_components not in (2, 3):
         raise ConfigError("Projections have 2 or 3 dimensions.")
-    if method == "pca" and n < n_components + 1:
-        raise TooFewPointsError(f"A {n_components}-D PCA needs at least {n_components + 1} occurrences; there are {n}.")
+    if method == "pca" and n < s.n_components + 1:
+        raise TooFewPointsError(f"A {s.n_components}-D PCA needs at least {s.n_components + 1} occurrences; "
+                                f"there are {n}.")
     if method == "umap":
-        if n_neighbors < 2:
+        if s.n_neighbors < 2:
             raise ConfigError("UMAP needs at least 2 neighbours.")
         # UMAP's spectral initialisation and neighbour graph need more points than neighbours.
-        if n <= n_neighbors:
-            raise TooFewPointsError(f"UMAP with {n_neighbors} neighbours needs at least {n_neighbors + 1} occurrences; "
-                                    f"there are {n}. Use PCA or fewer neighbours.")
+        if n <= s.n_neighbors:
+            raise TooFewPointsError(f"UMAP with {s.n_neighbors} neighbours needs at least {s.n_neighbors + 1} "
+                                    f"occurrences; there are {n}. Use PCA or fewer neighbours.")
     if method == "tsne":
-        m = min(n, max_fit)
-        if m <= perplexity or m < 4:
-            raise TooFewPointsError(f"t-SNE with perplexity {perplexity:g} needs more than {max(int(perplexity), 3)} "
-                                    f"occurrences; there are {m}. Use PCA or a lower perplexity.")
+        m = min(n, s.max_fit)
+        if m <= s.perplexity or m < 4:
+            raise TooFewPointsError(f"t-SNE with perplexity {s.perplexity:g} needs more than "
+                                    f"{max(int(s.perplexity), 3)} occurrences; there are {m}. Use PCA or a lower "
+                                    f"perplexity.")
     return method
 
 
-def _project_pca(X, n_components, seed) -> ProjectionResult:
+def _project_pca(X, s: ProjectionSettings, seed: int) -> ProjectionResult:
+    """Coordinates on the first principal components of X."""
     from sklearn.decomposition import PCA
 
-    n = X.shape[0]
+    n, n_components = X.shape[0], s.n_components
     coords = PCA(n_components=n_components, random_state=seed).fit_transform(X)
     return ProjectionResult(coords.astype(np.float32), "pca", n_components, seed, n, None, {})
 
 
-def _project_umap(X, n_components, seed, n_neighbors, min_dist, max_fit) -> ProjectionResult:
-    n = X.shape[0]
+def _project_umap(X, s: ProjectionSettings, seed: int) -> ProjectionResult:
+    """UMAP (cosine) fitted on a sample of at most ``max_fit`` rows; the others are placed by UMAP's transform."""
     import warnings
 
     import umap  # slow first import (numba); only paid when UMAP is asked for
 
-    fit_idx = _sample(n, max_fit, seed)
+    n, n_components, n_neighbors, min_dist = X.shape[0], s.n_components, s.n_neighbors, s.min_dist
+    fit_idx = _sample(n, s.max_fit, seed)
     reducer = umap.UMAP(n_components=n_components, n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine",
                         random_state=seed, transform_seed=seed)
     with warnings.catch_warnings():
@@ -138,11 +152,13 @@ def _project_umap(X, n_components, seed, n_neighbors, min_dist, max_fit) -> Proj
                             {"n_neighbors": n_neighbors, "min_dist": min_dist, "metric": "cosine"})
 
 
-def _project_tsne(X, n_components, seed, perplexity, max_fit) -> ProjectionResult:
+def _project_tsne(X, s: ProjectionSettings, seed: int) -> ProjectionResult:
+    """t-SNE (cosine, PCA start) fitted on a sample of at most ``max_fit`` rows; each other row goes to the mean
+    position of its 5 nearest sampled rows (t-SNE has no transform)."""
     from sklearn.manifold import TSNE
 
-    n = X.shape[0]
-    fit_idx = _sample(n, max_fit, seed)
+    n, n_components, perplexity = X.shape[0], s.n_components, s.perplexity
+    fit_idx = _sample(n, s.max_fit, seed)
     m = len(fit_idx)
     tsne = TSNE(n_components=n_components, perplexity=perplexity, metric="cosine", init="pca", random_state=seed,
                 method="barnes_hut" if n_components <= 3 else "exact")

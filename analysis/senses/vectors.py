@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
+from analysis import layers
+from analysis._util import as_matrix, unit_rows
 from analysis.errors import ConfigError, TooFewPointsError
-from analysis.senses._base import DEFAULT_LAYER, _as_matrix, _unit
+from analysis.senses._base import DEFAULT_LAYER
+
 
 @dataclass(frozen=True)
 class Preprocessing:
@@ -57,66 +59,22 @@ DEFAULT_PREPROCESSING = Preprocessing(normalize=True, remove_mean=False, n_direc
 # ----------------------------------------------------------------------------------------------------------------
 
 def resolve_layers(available: Sequence[int], layer) -> list[int]:
-    """Positions (into the embedding set's layer axis) of a layer spec.
+    """Positions on the embedding set's layer axis of the hidden states a layer spec names.
 
-    Parameters
-    ----------
-    available : sequence of int
-        Hidden-state indices stored in the embedding set (0 = embedding layer), in axis order.
-    layer : int, tuple (a, b), "a-b" str, or None
-        One hidden-state index, or an inclusive range whose vectors are averaged. Negative numbers count from the
-        last available layer (-1 = last). None means :data:`DEFAULT_LAYER`.
-
-    Returns
-    -------
-    list of int
-        Positions into the layer axis, in increasing hidden-state order.
+    ``available`` holds the hidden-state index of each position (0 = embedding layer); ``layer`` is any spec of
+    :mod:`analysis.layers` (``6``, ``-1``, ``(4, 6)``, ``"4-6"``, ``"1,4,-1"``), None meaning :data:`DEFAULT_LAYER`.
+    Returns the positions in increasing hidden-state order; ConfigError names the stored layers when one is missing.
     """
-    available = [int(a) for a in available]
-    if not available:
-        raise ConfigError("The embedding set holds no layers.")
-    if layer is None:
-        layer = DEFAULT_LAYER
-    top = max(available)
-
-    def absolute(v: int) -> int:
-        return top + 1 + v if v < 0 else v
-
-    if isinstance(layer, str):
-        m = re.fullmatch(r"\s*(-?\d+)\s*(?:-|\.\.|:)\s*(-?\d+)\s*", layer)
-        if m:
-            layer = (int(m.group(1)), int(m.group(2)))
-        elif re.fullmatch(r"\s*-?\d+\s*", layer):
-            layer = int(layer)
-        else:
-            raise ConfigError(f"Cannot read the layer {layer!r}: give a number such as 6 or a range such as 3-6.")
-    if isinstance(layer, (int, np.integer)):
-        lo = hi = absolute(int(layer))
-    else:
-        try:
-            a, b = layer
-        except (TypeError, ValueError):
-            raise ConfigError(f"Cannot read the layer {layer!r}: give a number or a pair (first, last).") from None
-        lo, hi = absolute(int(a)), absolute(int(b))
-        if lo > hi:
-            lo, hi = hi, lo
-    wanted = [h for h in available if lo <= h <= hi]
-    missing = [h for h in range(lo, hi + 1) if h not in available]
-    if missing or not wanted:
-        raise ConfigError(f"Layer {lo if lo == hi else f'{lo}-{hi}'} is not in the embedding set, which holds layers "
-                          f"{', '.join(map(str, available))}.")
-    return [available.index(h) for h in wanted]
+    return layers.positions(available, layer, default=DEFAULT_LAYER)
 
 
 def layer_label(available: Sequence[int], layer) -> str:
-    """Human-readable name of a layer spec, e.g. ``"6"`` or ``"4-6"`` (absolute hidden-state indices)."""
-    pos = resolve_layers(available, layer)
-    hs = [int(available[p]) for p in pos]
-    return str(hs[0]) if len(hs) == 1 else f"{hs[0]}-{hs[-1]}"
+    """A layer spec as people read it, in absolute hidden-state indices: ``"6"``, ``"4-6"`` or ``"1,4,6"``."""
+    return layers.label(available, layer, default=DEFAULT_LAYER)
 
 
 def layer_vectors(vectors, available: Sequence[int], layer=None) -> np.ndarray:
-    """One layer, or the mean of a layer range, of an embedding set.
+    """The vectors of one layer of an embedding set, or their mean over the layers a spec names ("layer mixing").
 
     Parameters
     ----------
@@ -124,8 +82,8 @@ def layer_vectors(vectors, available: Sequence[int], layer=None) -> np.ndarray:
         The embedding set's vectors (may be a float16 memmap).
     available : sequence of int
         Hidden-state index of each position on the layer axis.
-    layer : int, tuple or str, optional
-        See :func:`resolve_layers`; default :data:`DEFAULT_LAYER`.
+    layer : int, tuple, str or list, optional
+        A layer spec (see :func:`resolve_layers`); several layers are averaged. Default :data:`DEFAULT_LAYER`.
 
     Returns
     -------
@@ -173,13 +131,13 @@ class VectorPreprocessor:
 
     def fit(self, X) -> "VectorPreprocessor":
         """Learn the mean and principal directions from X of shape (n, dim); returns self."""
-        X = _as_matrix(X)
+        X = as_matrix(X, dtype=np.float32)
         if self.n_directions < 0 or self.n_directions >= X.shape[1]:
             raise ConfigError(f"The number of removed directions must be between 0 and {X.shape[1] - 1}.")
         if self.n_directions and self.n_directions >= X.shape[0]:
             raise TooFewPointsError(f"Removing {self.n_directions} principal directions needs more than "
                                     f"{self.n_directions} occurrences; there are {X.shape[0]}.")
-        Z = _unit(X) if self.normalize else X
+        Z = unit_rows(X, zero_ok=True) if self.normalize else X
         center = self.remove_mean or self.n_directions > 0
         self.mean_ = Z.mean(axis=0) if center else None
         self.directions_ = None
@@ -192,14 +150,14 @@ class VectorPreprocessor:
 
     def transform(self, X) -> np.ndarray:
         """Apply the learned preprocessing; returns float32 of shape (n, dim)."""
-        X = _as_matrix(X)
-        Z = _unit(X) if self.normalize else X.copy()
+        X = as_matrix(X, dtype=np.float32)
+        Z = unit_rows(X, zero_ok=True) if self.normalize else X.copy()
         if self.mean_ is not None and (self.remove_mean or self.directions_ is not None):
             Z = Z - self.mean_
         if self.directions_ is not None:
             Z = Z - (Z @ self.directions_.T) @ self.directions_
         if self.normalize:
-            Z = _unit(Z)
+            Z = unit_rows(Z, zero_ok=True)
         return Z.astype(np.float32, copy=False)
 
     def fit_transform(self, X) -> np.ndarray:
