@@ -9,25 +9,7 @@ import time
 
 import numpy as np
 
-
-def parse_layers(text: str | None) -> list[int] | None:
-    """"all"/None -> None; "6" -> [6]; "0-6" -> [0..6]; "1,4,-1" -> [1, 4, -1]."""
-    from analysis.errors import ConfigError
-
-    if text is None or str(text).strip().lower() in {"", "all"}:
-        return None
-    out: list[int] = []
-    try:
-        for part in str(text).split(","):
-            part = part.strip()
-            if "-" in part[1:]:
-                a, b = part[0] + part[1:].split("-", 1)[0], part[1:].split("-", 1)[1]
-                out.extend(range(int(a), int(b) + 1))
-            else:
-                out.append(int(part))
-    except ValueError as exc:
-        raise ConfigError(f"cannot read layers {text!r}: use e.g. 6, 0-6, 1,4,-1 or all") from exc
-    return out
+from analysis import layers as layer_specs
 
 
 def add_corpus_arguments(p: argparse.ArgumentParser, *, many: bool = False) -> None:
@@ -128,6 +110,7 @@ def _run_embed(args) -> int:
     from analysis.store import get_or_compute
 
     # Bad options fail before the corpus is read or anything is cached.
+    layer_specs.parse(args.layers)  # an unreadable --layers fails at once (its range is checked against the model)
     chunk_size = positive_int(args.chunk_size, "--chunk-size")
     batch_size = positive_int(args.batch_size, "--batch-size")
     if args.device:
@@ -135,7 +118,7 @@ def _run_embed(args) -> int:
     if args.out:
         prepare_out_dir(args.out, create=False)
     occ = load_occurrences(args)
-    es = get_or_compute(occ, args.model, layers=parse_layers(args.layers), pooling=args.pooling, window=args.window,
+    es = get_or_compute(occ, args.model, layers=args.layers, pooling=args.pooling, window=args.window,
                         batch_size=batch_size, device=args.device, chunk_size=chunk_size, progress=Progress())
     summary = {"occurrences": es.n, "model": es.model, "layers": list(es.layers), "dim": es.dim,
                "cache": "hit" if es.cache_hit else "computed", "seconds": round(es.seconds, 2), "key": es.key}
