@@ -6,8 +6,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 8501
+ADDRESS ?= 127.0.0.1
 
-.PHONY: app test test-fast bench clean-cache venv
+.PHONY: app test test-loaded test-fast bench clean-cache venv
 
 venv: $(STAMP)
 
@@ -19,9 +20,17 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 app: $(STAMP)
-	HF_HUB_OFFLINE=1 $(VENV)/bin/streamlit run app.py --server.port $(PORT) --browser.gatherUsageStats false
+	HF_HUB_OFFLINE=1 $(VENV)/bin/streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT) --browser.gatherUsageStats false
 
 test: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -ra --durations=15
+
+# The whole suite beside four CPU-bound busy loops (a newcomer's busy machine); the loops end with the tests, also
+# when they fail or are interrupted.
+test-loaded: $(STAMP)
+	@pids=""; for i in 1 2 3 4; do sh -c 'while :; do :; done' & pids="$$pids $$!"; done; \
+	trap 'kill $$pids 2>/dev/null' EXIT INT TERM; \
+	echo "busy loops:$$pids"; \
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -ra --durations=15
 
 test-fast: $(STAMP)

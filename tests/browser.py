@@ -90,3 +90,52 @@ def screenshot(page, server: Server, path: str | None = "", *, wait_text: str | 
     errors = page.locator("[data-testid='stException']")
     assert errors.count() == 0, f"page {path!r} shows an exception: {errors.first.inner_text()[:500]}"
     return out
+
+
+def wait_for_text(page, text: str, *, timeout_s: float = 600, what: str | None = None) -> None:
+    """Wait until ``text`` is on the page; fail with the page's text (a loaded machine is slow, never assume speed)."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if page.get_by_text(text, exact=False).count():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{what or repr(text)} did not appear within {timeout_s:.0f} s; the page says:\n"
+                         + page.inner_text("body")[:4000])
+
+
+def fetch_every_download(page, *, refetch_after_s: float = 3.0) -> dict[str, tuple[int, int]]:
+    """Click every enabled download button on the page and fetch what it serves: {label #i: (status, bytes)}.
+
+    Streamlit answers a click on a deferred download with a /media/<id> URL that the browser then fetches; the
+    download event carries that URL, which is fetched again here through the page's own session (same cookies) to
+    read its status, so a file that Streamlit deleted shows up as a 404.
+    """
+    out: dict[str, tuple[int, int]] = {}
+    for details in page.locator("[data-testid='stExpander'] details").all():  # buttons inside expanders too
+        if details.get_attribute("open") is None:
+            details.locator("summary").first.click()
+    time.sleep(0.5)
+    boxes = page.locator("[data-testid='stDownloadButton']")
+    for i in range(boxes.count()):
+        visible = boxes.nth(i).locator("button:visible")
+        if not visible.count():
+            out[f"{boxes.nth(i).inner_text().strip()} #{i}"] = (-1, 0)  # a button the user cannot reach fails
+            continue
+        button = visible.first
+        if button.is_disabled():
+            continue
+        label = f"{button.inner_text().strip()} #{i}"
+        button.scroll_into_view_if_needed()
+        with page.expect_download(timeout=120_000) as info:
+            button.click()
+        download = info.value
+        response = page.request.get(download.url)
+        status, size = response.status, len(response.body())
+        # Fetched again a moment later: a file must not vanish while the page is merely showing a job's progress.
+        time.sleep(refetch_after_s)
+        again = page.request.get(download.url)
+        if again.status != 200:
+            status = again.status
+        out[label] = (status, size)
+        download.cancel()
+    return out

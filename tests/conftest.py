@@ -130,8 +130,11 @@ def app_server(tmp_path_factory):
 
     chromium_or_skip()
     cache = tmp_path_factory.mktemp("server_cache")
-    env = {**os.environ, "SENSESCOPE_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+    # SENSESCOPE_JOB_HOLD: a test that creates this file keeps the server's next background job pending (ui/jobs.py).
+    hold = cache.parent / (cache.name + ".job-hold")
+    env = {**os.environ, "SENSESCOPE_CACHE": str(cache), "HF_HUB_OFFLINE": "1", "SENSESCOPE_JOB_HOLD": str(hold)}
     server = Server(env, free_port())
+    server.job_hold = hold
     yield server
     server.stop()
 

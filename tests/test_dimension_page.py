@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.apptest import open_page
 from tests.conftest import ROOT
+from tests.jobwait import settle
 
 APP = str(ROOT / "app.py")
 PAGE = "views/dimension.py"
@@ -87,7 +88,7 @@ def test_page_computes_lid_over_finetuned_checkpoints(page_cache, monkeypatch):
     assert at.radio(key="lid_eval").value == "heldout"  # a page-made run offers its held-out texts first
     at.number_input(key="lid_sample").set_value(200).run()
     at.number_input(key="lid_L").set_value(12).run()
-    at.button(key="lid_compute").click().run()
+    settle(at.button(key="lid_compute").click())
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     metrics = {m.label: m.value for m in at.metric}
@@ -110,6 +111,7 @@ def test_page_computes_lid_over_finetuned_checkpoints(page_cache, monkeypatch):
 
 
 def test_page_models_mode_and_errors(page_cache, monkeypatch, small_model):
+    monkeypatch.setenv("SENSESCOPE_DATA_ROOTS", str(Path(small_model).parent))  # a typed model folder must be allowed
     at = _app(page_cache, monkeypatch)
     # fine-tuned checkpoints are offered as models (the sidebar's list is ui.state.known_models)
     at.radio(key="lid_source").set_value("models").run()
@@ -120,7 +122,7 @@ def test_page_models_mode_and_errors(page_cache, monkeypatch, small_model):
     at.text_input(key="lid_extra").set_value(small_model).run()
     at.number_input(key="lid_sample").set_value(100).run()
     at.number_input(key="lid_L").set_value(500).run()
-    at.button(key="lid_compute").click().run()
+    settle(at.button(key="lid_compute").click())
     assert not at.exception
     assert any("L = 500" in e.value for e in at.error), [e.value for e in at.error]
     at.radio(key="lid_source").set_value("run").run()
@@ -132,7 +134,7 @@ def test_page_models_mode_and_errors(page_cache, monkeypatch, small_model):
 def test_page_lid_sample_smaller_than_L_says_to_sample_more(page_cache, monkeypatch):
     at = _app(page_cache, monkeypatch)
     at.number_input(key="lid_sample").set_value(50).run()  # the texts hold far more tokens than L + 1 = 129
-    at.button(key="lid_compute").click().run()
+    settle(at.button(key="lid_compute").click())
     assert not at.exception, at.exception
     # regression: the limit is the sample size the user chose, not the texts ("add text" was wrong advice)
     assert any("sample of 50 tokens" in e.value and "sample more tokens" in e.value for e in at.error), \
@@ -164,6 +166,7 @@ def test_page_starts_monitors_and_stops_a_background_run(tmp_path, monkeypatch, 
     pd.DataFrame({"text": TEXTS}).to_csv(corpus, index=False)
     monkeypatch.setenv("SENSESCOPE_CACHE", str(cache))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # inherited by the job: tiny models train faster on one thread
+    monkeypatch.setenv("SENSESCOPE_DATA_ROOTS", str(tmp_path))  # the page reads server paths only under allowed roots
     at = AppTest.from_file(APP, default_timeout=120)
     at.session_state["model"] = small_model
     at.session_state["corpus_kind"] = "path"
@@ -233,3 +236,25 @@ def test_dimension_page_in_chromium(page_cache, browser):
     finally:
         context.close()
         server.stop()
+
+
+def test_page_run_without_checkpoint_yet_is_an_info_not_an_error(page_cache, tmp_path, monkeypatch):
+    """Regression (issue 9): a fine-tuning run that has just started has no checkpoint folder yet; the page said so
+    with a red "no checkpoint-<step> model folders" error. It is the normal state: an info line."""
+    cache = tmp_path / "cache"
+    run = cache / "finetune" / "just-started"
+    run.mkdir(parents=True)
+    (run / "progress.json").write_text(json.dumps({"status": "starting", "step": 0, "total_steps": 10}))
+    at = _app(cache, monkeypatch)
+    assert not at.exception, at.exception
+    assert _run_box(at).value == "just-started"
+    assert not at.error, [e.value for e in at.error]
+    assert any("has no checkpoint yet" in i.value for i in at.info), [i.value for i in at.info]
+
+
+def test_page_refuses_a_checkpoint_folder_outside_the_allowed_roots(page_cache, monkeypatch):
+    at = _app(page_cache, monkeypatch)
+    _run_box(at).set_value("Another folder…").run()
+    at.text_input(key="lid_folder").set_value("/etc").run()
+    assert not at.exception, at.exception
+    assert any("only under its allowed folders" in e.value for e in at.error), [e.value for e in at.error]

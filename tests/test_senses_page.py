@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.browser import screenshot
+from tests.browser import SHOTS, fetch_every_download, screenshot, wait_for_text
 from tests.conftest import ROOT
+from tests.jobwait import settle
 
 APP = str(ROOT / "app.py")
 PAGE = "views/senses.py"
@@ -58,7 +61,7 @@ def test_senses_page_demo_scores_figures_and_names(cache_dir, tiny_bert):
 
 def test_senses_page_comparison_over_layers(cache_dir, tiny_bert):
     at = _senses_app(tiny_bert)
-    at.button(key="senses_cmp_go").click().run()
+    settle(at.button(key="senses_cmp_go").click())
     assert not at.exception and not at.error
     comp = at.session_state["senses_comparison"][1]
     assert list(comp["layer"].astype(str))[:4] == ["0", "1", "2", "3"]
@@ -84,13 +87,13 @@ def test_senses_page_in_chromium(app_server, browser):
     context = browser.new_context(viewport={"width": 1400, "height": 2600})
     page = context.new_page()
     # Enter through app.py (shared sidebar, wide layout) and open the page from the navigation.
-    screenshot(page, app_server, "", wait_text="Keyword in context", name="senses_start", timeout_ms=240_000,
+    screenshot(page, app_server, "", wait_text="Keyword in context", name="senses_start", timeout_ms=600_000,
                wait_plot=False)
     page.get_by_role("link", name="Senses").first.click()
-    screenshot(page, app_server, None, wait_text="Purity", name="senses_pca", timeout_ms=240_000)
-    # UMAP is computed in the background and swapped in; wait for it.
-    page.get_by_text("Showing UMAP").first.wait_for(timeout=240_000)
-    shot = screenshot(page, app_server, None, wait_text="Clusters × gold senses", name="senses", timeout_ms=120_000)
+    screenshot(page, app_server, None, wait_text="Purity", name="senses_pca", timeout_ms=600_000)
+    # UMAP is computed in the background and swapped in; wait for it (a loaded machine may take minutes).
+    wait_for_text(page, "Showing UMAP", timeout_s=600, what="the UMAP projection")
+    shot = screenshot(page, app_server, None, wait_text="Clusters × gold senses", name="senses", timeout_ms=600_000)
     assert shot.stat().st_size > 50_000
     text = page.inner_text("body")
     for needle in ("Purity", "ARI", "Inverse purity", "Centroid accuracy", "What the clusters are about"):
@@ -109,9 +112,50 @@ def test_senses_page_in_chromium(app_server, browser):
     context.close()
 
 
-def _small_corpus_app(tmp_path, model: str, n: int = 3, labels=("money",)) -> AppTest:
+def _all_downloads_served(page, when: str) -> None:
+    got = fetch_every_download(page)
+    assert len(got) >= 10, f"{when}: only {sorted(got)} download buttons; page:\n{page.inner_text('body')[:3000]}"
+    bad = {k: v for k, v in got.items() if v[0] != 200 or v[1] == 0}
+    assert not bad, f"{when}: downloads that failed (status, bytes): {bad}"
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_senses_page_downloads_work_while_a_job_runs_and_after(app_server, browser):
+    """Regression (issue 9): while a background job was pending every download on the page failed
+    (/media/<id>.csv -> 404), because a polling fragment reran every second and each run's end deleted the files that
+    downloads had just generated. Every download button is fetched while a job is held pending and after it ends."""
+    context = browser.new_context(viewport={"width": 1400, "height": 2600}, accept_downloads=True)
+    page = context.new_page()
+    hold = app_server.job_hold
+    try:
+        screenshot(page, app_server, "", wait_text="Keyword in context", name="senses_dl_start", timeout_ms=600_000,
+                   wait_plot=False)
+        page.get_by_role("link", name="Senses").first.click()
+        wait_for_text(page, "Showing UMAP", timeout_s=600, what="the UMAP projection")
+        hold.touch()  # the next job waits (pending) until the file is removed: no timing involved
+        radio = page.locator("[data-testid='stRadio']").filter(has_text="Projection")
+        radio.get_by_text("t-SNE", exact=True).click()
+        wait_for_text(page, "Showing PCA while t-SNE is being computed", timeout_s=600, what="the pending t-SNE")
+        wait_for_text(page, "held by", timeout_s=600, what="the held job's status line")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "senses_dl_pending.png"), full_page=True)
+        _all_downloads_served(page, "while t-SNE is pending")
+        assert "held by" in page.inner_text("body")  # the job was still pending during every fetch
+        hold.unlink()
+        wait_for_text(page, "Showing t-SNE", timeout_s=600, what="the t-SNE projection after the hold")
+        page.screenshot(path=str(SHOTS / "senses_dl_done.png"), full_page=True)
+        _all_downloads_served(page, "after t-SNE finished")
+    finally:
+        hold.unlink(missing_ok=True)
+        context.close()
+
+
+def _small_corpus_app(tmp_path, model: str, n: int = 3, labels=("money",), monkeypatch=None) -> AppTest:
     """The Senses page on an uploaded-like local CSV where the target occurs ``n`` times."""
     from analysis.corpus import ColumnSpec
+
+    monkeypatch.setenv("SENSESCOPE_DATA_ROOTS", str(tmp_path))  # the page reads server paths only under allowed roots
 
     csv = tmp_path / "small.csv"
     rows = [f"The bank number {i} is open,{2000 + i},{labels[i % len(labels)]}" for i in range(n)]
@@ -127,8 +171,8 @@ def _small_corpus_app(tmp_path, model: str, n: int = 3, labels=("money",)) -> Ap
     return at
 
 
-def test_senses_page_three_occurrences_3d_hdbscan_single_label(cache_dir, tiny_bert, tmp_path):
-    at = _small_corpus_app(tmp_path, tiny_bert)
+def test_senses_page_three_occurrences_3d_hdbscan_single_label(cache_dir, tiny_bert, tmp_path, monkeypatch):
+    at = _small_corpus_app(tmp_path, tiny_bert, monkeypatch=monkeypatch)
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.session_state["embset"].n == 3
     # One gold label only: say so plainly (not "name a label column", which the user did).
@@ -136,10 +180,37 @@ def test_senses_page_three_occurrences_3d_hdbscan_single_label(cache_dir, tiny_b
     # 3-D needs 4 occurrences: warn and draw in 2-D, keeping clusters and their table (the page used to stop).
     at.radio(key="senses_dims").set_value(3).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert any("3-D" in w.value and "2-D" in w.value for w in at.warning)
+    assert any("3-D" in w.value.replace("\\", "") and "2-D" in w.value for w in at.warning)  # Markdown-escaped
     assert any('"scatter"' in c.proto.spec for c in at.get("plotly_chart"))
     assert any(b.label == "Apply names" for b in at.button)
     # HDBSCAN: the default minimum cluster size must be usable on 3 occurrences (it used to equal n and fail).
     at.selectbox(key="senses_method").set_value("hdbscan").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.number_input(key="senses_mcs").value < 3 and at.number_input(key="senses_mcs").max < 3
+
+
+def test_senses_comparison_caption_matches_its_chart(cache_dir, tiny_bert):
+    """Regression (issue 9): the caption promised a "default layer mix" the chart does not have and did not say k."""
+    at = _senses_app(tiny_bert)
+    settle(at.button(key="senses_cmp_go").click())
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    comp = at.session_state["senses_comparison"][1]
+    n_gold = at.session_state["embset"].occurrences["label"].dropna().astype(str).nunique()
+    assert set(comp["k"]) == {n_gold}  # every row is clustered with k = the number of gold senses ...
+    captions = [c.value for c in at.caption]
+    cap = next(c for c in captions if "For every layer of each model" in c)
+    assert f"k = {n_gold}" in cap and "every row" in cap  # ... and the caption says which k
+    assert not any("layer mix" in c for c in captions)
+    # the chart has one point per stored layer, as the caption says, and nothing else
+    chart = json.loads(next(c for c in at.get("plotly_chart") if "by layer" in c.proto.spec).proto.spec)
+    assert len(chart["data"]) == 1 and len(comp) == 4  # one model: one line over layers 0-3
+
+
+def test_senses_more_models_box_refuses_paths_outside_allowed_roots(cache_dir, tiny_bert):
+    at = _senses_app(tiny_bert)
+    at.text_input(key="senses_cmp_extra").set_value("/etc, ../../../root").run()
+    assert not at.exception, at.exception
+    refusals = [e.value for e in at.error if "only under its allowed folders" in e.value]
+    assert len(refusals) == 2, [e.value for e in at.error]
+    assert "/etc" not in refusals[0]  # the refusal says nothing about the path itself
+    assert at.button(key="senses_cmp_go").disabled

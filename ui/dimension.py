@@ -1,4 +1,4 @@
-"""Fine-tuning runs as background jobs, and the LID computation, for the Dimension page.
+"""Fine-tuning runs as background processes, and the LID computation as a background job, for the Dimension page.
 
 A run is ``python -m analysis finetune`` started as a subprocess (so the Streamlit session stays responsive and the run
 survives a page reload) writing into ``<cache>/finetune/<name>/``: the page polls the run's ``progress.json`` and
@@ -169,3 +169,16 @@ def heldout_texts(run_dir: str | Path) -> list[str]:
     if split.get("n_texts") != len(texts):
         raise ConfigError(f"the held-out split of run {run_dir.name!r} does not match its corpus.jsonl")
     return [texts[i] for i in split["heldout"]]
+
+
+def lid_work(report, checkpoints: list, texts: list[str], layers: list[int], n_sample: int, n_neighbors: int,
+             estimator: str, seed: int, eval_label: str):
+    """LID of one token sample across checkpoints and layers, as a background job (ui/jobs.py); never calls
+    Streamlit. Returns the analysis.dimension run with the evaluation texts named in its parameters."""
+    from analysis import dimension as D
+
+    result = D.dimension_across_checkpoints(checkpoints, texts, layers=layers, n_sample=n_sample,
+                                            n_neighbors=n_neighbors, estimator=estimator, random_state=seed,
+                                            progress=lambda f, m: report(f, m))
+    result.params.update(evaluation=eval_label)
+    return result

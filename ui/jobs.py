@@ -4,8 +4,16 @@ Why: a Streamlit script run is interrupted by every widget change and repeated o
 2-core machine UMAP, a clustering sweep or a ranking can take minutes. A job is started once per key (a string that
 names everything its result depends on), runs to the end in a worker thread whatever the page does meanwhile, and
 keeps its progress, elapsed time, result or error in a registry shared by the server process
-(``st.cache_resource``). The page draws the job's state; a small fragment polls it and reruns the page once when
-the job has finished, so the result appears without the user doing anything.
+(``st.cache_resource``). The page draws the job's state; a fragment follows it and reruns the page once when the job
+has finished, so the result appears without the user doing anything.
+
+Why the fragment waits inside one run instead of rerunning every second: Streamlit deletes, at the end of every script
+run (fragment runs included), the files that download buttons generated since the previous run. A fragment rerun
+every second therefore removed a clicked download's file before the browser fetched it (``/media/<id>.csv`` -> 404,
+issue 9). Here the fragment's first timer tick starts one fragment run that redraws the progress line until the job
+ends and then reruns the page once: no script run ends while the job runs, so every download keeps working. A widget
+change still interrupts that run at once (Streamlit preempts it at the next redraw); the page then starts following
+the job again.
 
 The work function must not call Streamlit (worker threads have no script context). It receives a ``report``
 callback first: ``report(fraction, message)`` with fraction in [0, 1] or None.
@@ -16,6 +24,9 @@ down, and numba's JIT (UMAP) is not re-entrant. Others wait in order and say so.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import threading
 import time
 import traceback
@@ -27,7 +38,12 @@ from typing import Any, Callable
 import streamlit as st
 
 MAX_WORKERS = 1
+#: Tests only: while the file this variable names exists, a job waits before it starts (deterministically pending).
+HOLD_ENV = "SENSESCOPE_JOB_HOLD"
 MAX_FINISHED = 64  # finished jobs kept (results are plain arrays and tables; the oldest go first)
+#: A queued job that no page has asked for during this many seconds is dropped when its turn comes, not run: moving
+#: a slider through ten values must not queue ten UMAP fits ahead of the one the page now waits for.
+STALE_S = 120.0
 
 ReportFn = Callable[[float | None, str], None]
 
@@ -39,6 +55,7 @@ class Job:
     key: str
     label: str
     submitted: float = field(default_factory=time.time)
+    seen: float = field(default_factory=time.time)  # when a page last asked for it
     started: float | None = None
     finished: float | None = None
     fraction: float | None = None
@@ -83,7 +100,10 @@ class JobRegistry:
 
     def get(self, key: str) -> Job | None:
         with self._lock:
-            return self._jobs.get(key)
+            job = self._jobs.get(key)
+            if job is not None:
+                job.seen = time.time()
+            return job
 
     def submit(self, key: str, fn: Callable[..., Any], *args, label: str = "Computing", **kwargs) -> Job:
         """Start ``fn(report, *args, **kwargs)`` unless a job with ``key`` exists (running, finished or failed).
@@ -94,6 +114,7 @@ class JobRegistry:
         with self._lock:
             job = self._jobs.get(key)
             if job is not None:
+                job.seen = time.time()
                 return job
             job = Job(key=key, label=label)
             self._jobs[key] = job
@@ -112,8 +133,13 @@ class JobRegistry:
                 job.message = str(message)
 
         with self._lock:
+            if time.time() - job.seen > STALE_S:  # nobody waits for it any more (see STALE_S)
+                if self._jobs.get(job.key) is job:
+                    self._jobs.pop(job.key)
+                return
             job.started = time.time()
         try:
+            _hold(report)
             result = fn(report, *args, **kwargs)
         except BaseException as exc:  # delivered to the page, which shows it
             with self._lock:
@@ -128,6 +154,14 @@ class JobRegistry:
         finished = [k for k, j in self._jobs.items() if j.done]
         for k in finished[: max(0, len(finished) - MAX_FINISHED)]:
             self._jobs.pop(k, None)
+
+
+def _hold(report: ReportFn) -> None:
+    """Wait while the file named by $SENSESCOPE_JOB_HOLD exists (a test's way to keep a job pending)."""
+    path = os.environ.get(HOLD_ENV)
+    while path and os.path.exists(path):
+        report(None, f"held by {HOLD_ENV}")
+        time.sleep(0.2)
 
 
 @st.cache_resource
@@ -154,12 +188,90 @@ def run(key: str, fn: Callable[..., Any], *args, label: str = "Computing", poll:
     return None
 
 
+def _in_fragment_rerun() -> bool:
+    """True in a run of fragments alone (a timer tick), False in a full run of the page (fragments drawn inline)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and ctx.fragment_ids_this_run)
+
+
 def _status(key: str, poll: float) -> None:
     @st.fragment(run_every=poll)
-    def _poll():
-        job = registry().get(key)
-        if job is None or job.done:
-            st.rerun(scope="app")
-        st.progress(job.fraction or 0.0, text=job.status_line())
+    def _follow():
+        line = st.empty()
+        while True:
+            job = registry().get(key)
+            if job is None or job.done:
+                st.rerun(scope="app")
+            line.progress(job.fraction or 0.0, text=job.status_line())
+            if not _in_fragment_rerun():
+                return  # drawn inside the page's run; the first timer tick follows the job from here on
+            time.sleep(poll)  # one long fragment run: see the module docstring
 
-    _poll()
+    _follow()
+
+
+class _Failed:
+    """A work function's user error, carried back as its result and raised again on the page (see :func:`checked`)."""
+
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+
+def _capturing(fn: Callable[..., Any]) -> Callable[..., Any]:
+    from analysis.errors import SenseScopeError
+
+    def work(report, *args, **kwargs):
+        try:
+            return fn(report, *args, **kwargs)
+        except SenseScopeError as exc:  # deterministic for these inputs: shown every time, never restarted in a loop
+            return _Failed(exc)
+
+    work.__name__ = getattr(fn, "__name__", "work")
+    return work
+
+
+def checked(key: str, fn: Callable[..., Any], *args, label: str = "Computing", poll: float = 1.0, **kwargs):
+    """Like :func:`run`, but a SenseScopeError of the work is kept as the job's outcome and raised on every call.
+
+    A user error (too few points, a model that cannot load) depends only on the inputs, which the key names: showing
+    it again on every rerun is right, starting the job again is not. Other errors go through :func:`run` (shown once,
+    then retried).
+    """
+    result = run(key, _capturing(fn), *args, label=label, poll=poll, **kwargs)
+    if isinstance(result, _Failed):
+        raise result.exc
+    return result
+
+
+def _feed(h, part) -> None:
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(part, np.ndarray):
+        arr = np.ascontiguousarray(part)
+        h.update(f"{arr.dtype}{arr.shape}".encode())
+        h.update(arr.tobytes() if arr.dtype != object else repr(arr.tolist()).encode())
+    elif isinstance(part, pd.DataFrame):
+        h.update(repr(list(part.columns)).encode())
+        h.update(pd.util.hash_pandas_object(part, index=False).to_numpy().tobytes())
+    elif isinstance(part, (list, tuple)):
+        h.update(b"(")
+        for p in part:
+            _feed(h, p)
+        h.update(b")")
+    elif isinstance(part, dict):
+        _feed(h, sorted(((str(k), v) for k, v in part.items()), key=lambda kv: kv[0]))
+    else:
+        h.update(json.dumps(part, default=repr).encode() if isinstance(part, (str, int, float, bool, type(None)))
+                 else repr(part).encode())
+    h.update(b"|")
+
+
+def key_of(name: str, *parts) -> str:
+    """A job key naming everything a result depends on: ``name`` and a digest of ``parts`` (arrays by content)."""
+    h = hashlib.sha1()
+    for part in parts:
+        _feed(h, part)
+    return f"{name}:{h.hexdigest()}"

@@ -4,25 +4,21 @@ Caching: prepared vectors, clusters, scores and probes are ``st.cache_data`` key
 of model, corpus and spans) plus the parameters, so moving a widget that does not change them redraws at once. The
 embedding set itself is passed as an unhashed ``_es`` argument (hashing a memory-mapped array would read it all).
 
-Slow projections (UMAP, t-SNE) run in a background thread so that the page draws PCA, the scores and the heatmap at
-once and swaps in the slower projection when it is ready. Each job fits its own reducer (UMAP reducers are not
-thread-safe and are never shared); one lock lets one slow projection run at a time, and finished coordinates are kept
-(plain arrays, at most :data:`MAX_JOBS`) for every session to reuse.
+Slow work runs as background jobs (ui/jobs.py): UMAP and t-SNE, so that the page draws PCA, the scores and the
+heatmap at once and swaps in the slower projection when it is ready, and the comparison of models and layers. The
+work functions here take ``report(fraction, message)`` first and never call Streamlit (they run in a worker thread);
+each projection fits its own reducer (UMAP reducers are never shared). Job keys name everything a result depends on.
 """
 
 from __future__ import annotations
-
-import threading
-import time
-from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from analysis import senses as S
-
-MAX_JOBS = 32
+from analysis.errors import SenseScopeError
+from ui import jobs
 
 
 # ------------------------------------------------------------------------------------------------ cached analyses
@@ -57,61 +53,57 @@ def probe(key: str, layer, prep: S.Preprocessing, labels: tuple, split: tuple | 
 @st.cache_data(show_spinner="Scoring every layer…", max_entries=32)
 def layer_table(key: str, model: str, labels: tuple, split: tuple | None, method: str, k, prep: S.Preprocessing,
                 seed: int, _es) -> pd.DataFrame:
-    """Scores for every stored layer and the default mix of one embedding set (model x layer comparison)."""
+    """Scores for every stored layer of one embedding set (model x layer comparison)."""
     layers = list(_es.layers)
-    specs = layers + ([S.DEFAULT_LAYER] if not isinstance(S.DEFAULT_LAYER, int) else [])
-    return S.score_layers(_es.vectors, layers, np.asarray(labels, dtype=object), layers=specs,
+    return S.score_layers(_es.vectors, layers, np.asarray(labels, dtype=object), layers=layers,
                           split=None if split is None else np.asarray(split), method=method, k=k,
                           preprocessing=prep, random_state=seed, model=model)
 
 
-# --------------------------------------------------------------------------------------- background projections
-class _Jobs:
-    """Slow projections computed in background threads; results shared by key across sessions."""
-
-    def __init__(self):
-        self.lock = threading.Lock()      # guards the dicts
-        self.run_lock = threading.Lock()  # one slow projection at a time (2 cores; UMAP's numba JIT is not re-entrant)
-        self.results: OrderedDict[str, object] = OrderedDict()
-        self.running: dict[str, float] = {}
-
-    def get(self, key: str):
-        """The finished ProjectionResult (or the exception it raised), or None while pending/absent."""
-        with self.lock:
-            return self.results.get(key)
-
-    def pending(self, key: str) -> bool:
-        with self.lock:
-            return key in self.running
-
-    def submit(self, key: str, X: np.ndarray, kwargs: dict) -> None:
-        with self.lock:
-            if key in self.results or key in self.running:
-                return
-            self.running[key] = time.time()
-        threading.Thread(target=self._work, args=(key, np.array(X, copy=True), kwargs), daemon=True,
-                         name=f"projection-{key[:12]}").start()
-
-    def _work(self, key: str, X: np.ndarray, kwargs: dict) -> None:
-        try:
-            with self.run_lock:
-                res = S.project(X, **kwargs)
-        except Exception as exc:  # delivered to the page, which shows it
-            res = exc
-        with self.lock:
-            self.running.pop(key, None)
-            self.results[key] = res
-            while len(self.results) > MAX_JOBS:
-                self.results.popitem(last=False)
-
-
-@st.cache_resource
-def jobs() -> _Jobs:
-    return _Jobs()
-
-
+# ---------------------------------------------------------------------------------------------- background jobs
 def projection_key(es_key: str, layer, prep: S.Preprocessing, method: str, n_components: int, seed: int,
                    n_neighbors: int, min_dist: float, perplexity: float) -> str:
-    return "|".join(map(str, (es_key, layer, prep, method, n_components, seed, n_neighbors, min_dist, perplexity)))
+    """The job key of one slow projection: the embedding set, the vectors' layer and preparation, and every setting."""
+    return jobs.key_of("senses:projection", es_key, str(layer), repr(prep), method, int(n_components), int(seed),
+                       int(n_neighbors), float(min_dist), float(perplexity))
 
 
+def projection_work(report, X: np.ndarray, kwargs: dict) -> S.ProjectionResult:
+    report(None, f"fitting {kwargs['method'].upper()} on {len(X):,} vectors")
+    return S.project(X, **kwargs)
+
+
+def comparison_key(es_key: str, models: list[str], labels: tuple, split: tuple | None, method: str,
+                   prep: S.Preprocessing, seed: int) -> str:
+    """The job key of a model x layer comparison: the occurrences (via the embedding set), models, gold, settings."""
+    return jobs.key_of("senses:comparison", es_key, list(models), list(map(str, labels)),
+                       None if split is None else list(map(str, split)), method, repr(prep), int(seed))
+
+
+def comparison_work(report, occ: pd.DataFrame, models: list[tuple[str, object]], labels: tuple, split: tuple | None,
+                    method: str, prep: S.Preprocessing, seed: int):
+    """Embed the occurrences with every model (cached on disk) and score each stored layer against the gold senses.
+
+    ``models`` holds (name, loaded model or None); a model that cannot be used is reported, the others still run.
+    Returns (the table of every model x layer or None, a list of messages for the models that failed).
+    """
+    from analysis.encoder import load_model
+    from analysis.store import get_or_compute
+
+    frames, failed = [], []
+    gold = np.asarray(labels, dtype=object)
+    sp = None if split is None else np.asarray(split)
+    for i, (name, loaded) in enumerate(models):
+        shown = name or "the default model"
+        share = 1.0 / max(1, len(models))
+        try:
+            loaded = loaded if loaded is not None else load_model(name or None)
+            es_m = get_or_compute(occ, name or None, loaded=loaded, progress=lambda d, t, i=i, shown=shown: report(
+                (i + 0.5 * d / max(t, 1)) * share, f"{shown}: embedding {d}/{t}"))
+            report((i + 0.5) * share, f"{shown}: scoring every layer")
+            layers = list(es_m.layers)
+            frames.append(S.score_layers(es_m.vectors, layers, gold, layers=layers, split=sp, method=method, k="gold",
+                                         preprocessing=prep, random_state=seed, model=es_m.model))
+        except SenseScopeError as exc:
+            failed.append(f"{shown}: {exc}")
+    return (pd.concat(frames, ignore_index=True) if frames else None), failed

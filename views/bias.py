@@ -8,11 +8,12 @@ import pandas as pd
 import streamlit as st
 
 from analysis import bias as B
-from analysis.bias_tests import corpus_query, query_from_dict, read_test_file
+from analysis.bias.sources import corpus_query, query_from_dict, read_test_file
 from analysis.errors import SenseScopeError
 from analysis.plots import bias as P
 from ui import bias as ub
-from ui import cached, state, widgets
+from ui import cached, jobs, state, widgets
+from ui.widgets import md_escape
 
 st.title("Bias")
 st.caption(
@@ -142,24 +143,32 @@ pooling = {"word": word_pool, "sentence": sent_pool, "contextual": ctx_pool}
 run_key = (tuple(q for q in queries), tuple(levels), tuple(models), layer_mode, sidebar_layer, int(permutations),
            int(n_boot), int(seed), unit, tuple(sorted(pooling.items())))
 
+# The battery runs as a background job keyed on everything it depends on (the tests' words and sentences, corpus
+# occurrences included; levels, models, layers, statistics, pooling): it finishes whatever the page does meanwhile.
+job_key = jobs.key_of("bias:battery", repr(run_key), state.corpus_label() if use_corpus else None)
 if st.button("Run the tests", type="primary", key="bias_run"):
-    bar = st.progress(0.0, text="Starting…")
+    st.session_state["bias_request"] = (run_key, job_key, queries, levels, models, layers, pooling, unit,
+                                        int(permutations), int(n_boot), int(seed),
+                                        state.corpus_label() if use_corpus else None)
+request = st.session_state.get("bias_request")
+if request is not None:
+    req_run_key, req_job_key, *work_args = request
     try:
-        loaded = [cached.model(m or None) for m in models]
-        results, skipped = B.run_bias(
-            queries, loaded, levels=levels, layers=layers, pooling=pooling, unit=unit,
-            permutations=int(permutations), n_bootstrap=int(n_boot), seed=int(seed), skip_unavailable=True,
-            cache=ub.encoding_cache(), progress=lambda f, m: bar.progress(min(1.0, f), text=m))
-        params = {"tests": [q.describe() for q in queries], "levels": levels,
-                  "models": [lm.describe() for lm in loaded], "layers": layers if layers is not None else "last", "permutations": int(permutations),
-                  "bootstrap": int(n_boot), "seed": int(seed), "unit": unit, "pooling": pooling,
-                  "corpus": state.corpus_label() if use_corpus else None, "skipped": skipped}
-        st.session_state["bias_result"] = (run_key, results, skipped, params)
-    except SenseScopeError as exc:
+        if jobs.registry().get(req_job_key) is None:  # about to start: load the (Streamlit-cached) models here
+            work_args[2] = [cached.model(m or None) for m in work_args[2]]
+        found = jobs.checked(req_job_key, ub.battery_work, ub.encoding_cache(), *work_args,
+                             label=f"Running {len(work_args[0])} test(s)")
+    except Exception as exc:  # a user error (shown every time the same request is made) or a failure (shown once)
         widgets.error(exc)
-    bar.empty()
+        st.session_state.pop("bias_request", None)
+        found = None
+    if found is not None:
+        st.session_state.pop("bias_request", None)
+        st.session_state["bias_result"] = (req_run_key, *found)
 
 stored = st.session_state.get("bias_result")
+if stored is None and request is not None:
+    st.stop()  # the battery's status line above follows it; the page reruns when it is done
 if stored is None:
     st.info("Choose tests, levels, models and layers, then **Run the tests**.")
     st.stop()
@@ -167,7 +176,7 @@ stored_key, results, skipped, params = stored
 if stored_key != run_key:
     st.warning("The results below were computed with other settings; press **Run the tests** to update them.")
 for line in skipped:
-    st.info(f"Not run: {line}")
+    st.info(f"Not run: {md_escape(line)}")
 if not results:
     st.error("None of the chosen tests has inputs for the chosen levels.")
     st.stop()
@@ -197,7 +206,7 @@ if len(undefined):
     # e.g. sentence level, layer 0, cls pooling: the [CLS] vector is the same for every sentence
     st.caption(f"d is undefined (blank, p = 1) in {len(undefined)} row(s) where every item has the same association "
                f"score (zero spread), e.g. at layer 0 with cls sentence pooling, where the [CLS] vector is the same "
-               f"for every sentence: " + ", ".join(f"{t} · {lv} · layer {ly}" for t, lv, ly in
+               f"for every sentence: " + ", ".join(f"{md_escape(t)} · {lv} · layer {ly}" for t, lv, ly in
                                                    undefined[["test", "level", "layer"]].itertuples(index=False)))
 st.download_button("bias.json", data=json.dumps([r.record() for r in results], indent=1, ensure_ascii=False),
                    file_name="bias.json", mime="application/json", key="bias_json",
@@ -205,7 +214,8 @@ st.download_button("bias.json", data=json.dumps([r.record() for r in results], i
 if frame["n_missing"].sum():
     with st.expander("Missing words and sentences (left out, not silently dropped)"):
         for _, row in frame[frame["n_missing"] > 0].drop_duplicates(["test", "level", "model"]).iterrows():
-            st.markdown(f"**{row['test']}** ({row['level']}, {row['model']}): {row['missing']}")
+            st.markdown(f"**{md_escape(row['test'])}** ({row['level']}, {md_escape(row['model'])}): "
+                        f"{md_escape(row['missing'])}")
 
 layers_run = sorted(frame["layer"].unique())
 bar_layer = layers_run[-1]

@@ -10,11 +10,14 @@ import pandas as pd
 import streamlit as st
 
 from analysis import dimension as D
+from analysis import export
 from analysis.corpus import ColumnSpec
-from analysis.errors import SenseScopeError
+from analysis.errors import ConfigError, SenseScopeError
+from analysis.paths import check_allowed
 from analysis.plots import dimension as P
-from ui import cached, state, widgets
+from ui import cached, jobs, state, widgets
 from ui import dimension as ud
+from ui.widgets import md_escape
 
 st.title("Dimension")
 st.caption("Local intrinsic dimension (LID) of token embeddings: a fixed, seeded sample of tokens from evaluation "
@@ -61,8 +64,8 @@ with st.expander("1 · Make checkpoints: fine-tune a model on the corpus (contin
     c1, c2, c3 = st.columns([1, 1, 2])
     batch = c1.number_input("Batch size", 1, 1024, 16, key="ft_batch")
     wwm = c2.checkbox("Whole-word masking", value=False, key="ft_wwm")
-    c3.caption(f"Base model: **{base or 'all-MiniLM-L6-v2 (packaged)'}** (the sidebar's model) · "
-               f"{len(corpus_texts)} distinct texts of {state.corpus_label()}")
+    c3.caption(f"Base model: **{md_escape(base or 'all-MiniLM-L6-v2 (packaged)')}** (the sidebar's model) · "
+               f"{len(corpus_texts)} distinct texts of {md_escape(state.corpus_label())}")
     if st.button("Start fine-tuning", type="primary", disabled=not corpus_texts, key="ft_start"):
         try:
             started = ud.start_finetune(corpus_texts, run_name, model=base, steps=int(steps),
@@ -92,9 +95,10 @@ with st.expander("1 · Make checkpoints: fine-tune a model on the corpus (contin
                 text += f" · about {int(prog['eta_s'])} s left"
             st.progress(min(1.0, step / total) if total else 0.0, text=text)
             for msg in prog.get("messages", []):
-                st.caption(f"ⓘ {msg}")
+                st.caption(f"ⓘ {md_escape(msg)}")
             if info["status"] in ("failed", "interrupted"):
-                st.error(f"The run {info['status']}: {prog.get('message') or ''}\n\n{info['job_log']}")
+                st.error(f"The run {info['status']}: {md_escape(prog.get('message') or '')}\n\n"
+                         f"{md_escape(info['job_log'])}")
             log = info["log"]
             # The chart is drawn while the run trains, else on request (a finished run's losses are also in the
             # LID trajectory below).
@@ -140,10 +144,16 @@ try:
             if not folder:
                 st.info("Type the folder of a fine-tuning run.")
                 st.stop()
-            run_dir = Path(folder).expanduser()
+            run_dir = check_allowed(folder, what="checkpoint folder")
+            found = D.find_checkpoints(run_dir)
         else:
             run_dir = ud.runs_root() / pick
-        found = D.find_checkpoints(run_dir)
+            try:
+                found = D.find_checkpoints(run_dir)
+            except ConfigError:  # a run that has just started: the normal state until its first save
+                st.info(f"Run {md_escape(pick)} has no checkpoint yet: it saves checkpoint-0 (the base model) when "
+                        f"training starts and then one every K steps; they appear here as soon as they are saved.")
+                st.stop()
         labels = [c.name for c in found]
         chosen = st.multiselect("Checkpoints", labels, default=labels, key=f"lid_cks_{run_dir}")
         checkpoints = [c for c in found if c.name in chosen]
@@ -152,7 +162,7 @@ try:
         chosen = st.multiselect("Models", known, default=known[:2], key="lid_models",
                                 format_func=lambda m: "all-MiniLM-L6-v2 (packaged)" if m == "" else m)
         extra = st.text_input("More models (hub ids in the local cache or folders, comma-separated)", key="lid_extra")
-        names = list(chosen) + [m.strip() for m in extra.split(",") if m.strip()]
+        names = list(chosen) + [state.checked_model(m) for m in extra.split(",") if m.strip()]
         checkpoints = D.checkpoints_from_models(names) if names else []
 except SenseScopeError as exc:
     widgets.error(exc)
@@ -183,7 +193,7 @@ try:
 except SenseScopeError as exc:
     widgets.error(exc)
     st.stop()
-c2.caption(f"{len(texts)} distinct texts from {eval_label}")
+c2.caption(f"{len(texts)} distinct texts from {md_escape(eval_label)}")
 
 try:
     first = checkpoints[0]
@@ -208,19 +218,27 @@ if not layers:
 
 key = (tuple((c.path, c.name) for c in checkpoints), _digest(texts), tuple(sorted(layers)), int(n_sample), int(L),
        estimator, int(lid_seed))
+# LID runs as a background job keyed on the checkpoints, the texts (by digest) and every setting.
 if st.button("Compute LID", type="primary", key="lid_compute"):
-    bar = st.progress(0.0, text="Starting…")
+    st.session_state["lid_request"] = (key, jobs.key_of("dimension:lid", repr(key), eval_label), checkpoints, texts,
+                                       sorted(layers), int(n_sample), int(L), estimator, int(lid_seed), eval_label)
+request = st.session_state.get("lid_request")
+if request is not None:
+    req_key, job_key, *work_args = request
     try:
-        result = D.dimension_across_checkpoints(checkpoints, texts, layers=sorted(layers), n_sample=int(n_sample),
-                                                n_neighbors=int(L), estimator=estimator, random_state=int(lid_seed),
-                                                progress=lambda f, m: bar.progress(min(1.0, f), text=m))
-        result.params.update(evaluation=eval_label)
-        st.session_state["lid_result"] = (key, result)
-    except SenseScopeError as exc:
+        found = jobs.checked(job_key, ud.lid_work, *work_args,
+                             label=f"Computing LID ({len(work_args[0])} checkpoint(s) × {len(work_args[2])} layer(s))")
+    except Exception as exc:  # a user error (shown every time the same request is made) or a failure (shown once)
         widgets.error(exc)
-    bar.empty()
+        st.session_state.pop("lid_request", None)
+        found = None
+    if found is not None:
+        st.session_state.pop("lid_request", None)
+        st.session_state["lid_result"] = (req_key, found)
 
 stored = st.session_state.get("lid_result")
+if stored is None and request is not None:
+    st.stop()  # the job's status line above follows it; the page reruns when it is done
 if stored is None:
     st.info("Choose checkpoints, texts and settings, then **Compute LID**.")
     st.stop()
@@ -261,8 +279,8 @@ widgets.table(ext, name="lid_extremes", params={**lp, "checkpoint": ck_pick}, ke
               column_config={"context": st.column_config.TextColumn(width="large")})
 tok = res.sample.tokens.assign(context=res.sample.contexts())
 st.download_button("Per-token LID (CSV, every checkpoint and layer)",
-                   data=lambda: res.token_lid.merge(tok[["token", "context"]], left_on="token_index",
-                                                    right_index=True).to_csv(index=False).encode("utf-8"),
+                   data=lambda: export.table_csv(res.token_lid.merge(tok[["token", "context"]],
+                                                                      left_on="token_index", right_index=True)),
                    file_name="token_lid.csv", mime="text/csv", on_click="ignore", key="lid_tok_csv")
 
 # ------------------------------------------------------------------------------------------ the current term's set
@@ -282,6 +300,7 @@ with st.expander("LID of the current term's occurrences (its embedding set)"):
             b.metric("Median", f"{s['median']:.2f}")
             c.metric("Global TwoNN", "–" if s["global"] is None else f"{s['global']:.2f}")
             d.metric("Duplicates removed", s["n_duplicates"])
-            st.caption(f"{n} occurrences of {state.get('target')} at layer {layer} of {es.model}.")
+            st.caption(f"{n} occurrences of {md_escape(state.get('target'))} at layer {layer} of "
+                       f"{md_escape(es.model)}.")
         except SenseScopeError as exc:
             widgets.error(exc)

@@ -10,10 +10,10 @@ from analysis import export
 from analysis import senses as S
 from analysis.corpus import kwic, kwic_html, kwic_table
 from analysis.errors import SenseScopeError
-from analysis.store import get_or_compute
 from analysis.plots import senses as P
-from ui import cached, state, widgets
+from ui import cached, jobs, state, widgets
 from ui import senses as us
+from ui.widgets import md_escape
 
 st.title("Senses")
 st.caption("Project the occurrences of the term, cluster their vectors into candidate senses, read and name the "
@@ -94,7 +94,7 @@ except SenseScopeError as exc:
     widgets.error(exc)
     st.stop()
 if cl.notice:
-    st.info(cl.notice)
+    st.info(md_escape(cl.notice))
 
 # Names: kept per clustering (a cluster id means something else once the clustering changes).
 signature = f"{es.key}|{layer_name}|{prep}|{method}|{k}|{tuple(k_range)}|{seed}|{min_cluster_size}"
@@ -119,7 +119,7 @@ except SenseScopeError as exc:
         widgets.error(exc)
         st.stop()
     # Too few occurrences for 3-D: keep the clusters and scores, draw in 2-D.
-    st.warning(f"{exc} The projection is shown in 2-D.")
+    st.warning(f"{md_escape(exc)} The projection is shown in 2-D.")
     dims = 2
     try:
         pca_res = us.pca(es.key, layer_name, prep, 2, seed, X)
@@ -129,25 +129,23 @@ except SenseScopeError as exc:
 proj = pca_res
 pending = False
 if proj_method != "pca":
+    # A background job keyed on everything the coordinates depend on: started once, whatever the page does meanwhile.
     pkey = us.projection_key(es.key, layer_name, prep, proj_method, int(dims), seed, n_neighbors, min_dist, perplexity)
     try:
         S.check_projection(n, method=proj_method, n_components=int(dims), n_neighbors=n_neighbors,
                            perplexity=perplexity)
-        done = us.jobs().get(pkey)
+        done = jobs.checked(pkey, us.projection_work, X,
+                            {"method": proj_method, "n_components": int(dims), "random_state": seed,
+                             "n_neighbors": n_neighbors, "min_dist": min_dist, "perplexity": perplexity},
+                            label=f"Computing {proj_labels[proj_method]}")
+        pending = done is None
+        proj = done or pca_res
     except SenseScopeError as exc:
-        done = exc
-    if done is None:
-        us.jobs().submit(pkey, X, {"method": proj_method, "n_components": int(dims), "random_state": seed,
-                                   "n_neighbors": n_neighbors, "min_dist": min_dist, "perplexity": perplexity})
-        pending = True
-    elif isinstance(done, SenseScopeError):
-        st.error(f"{proj_labels[proj_method]} cannot be computed: {done} PCA is shown instead.")
-    elif isinstance(done, Exception):
-        st.exception(done)
-    else:
-        proj = done
+        st.error(f"{proj_labels[proj_method]} cannot be computed: {md_escape(exc)} PCA is shown instead.")
+    except Exception as exc:  # an unexpected failure, shown once (the next rerun tries again)
+        widgets.error(exc)
 if proj.notice:
-    st.info(proj.notice)
+    st.info(md_escape(proj.notice))
 
 hover = [kwic_html(t, int(s), int(e), 60) for t, s, e in zip(occ["text"], occ["start"], occ["end"])]
 view = pd.DataFrame({"occurrence_id": occ["occurrence_id"].to_numpy(), "x": proj.coords[:, 0],
@@ -172,15 +170,8 @@ proj_params = {**params, "projection": proj.method, "n_components": proj.n_compo
 sel = widgets.figure(fig, name=f"senses_{proj.method}_{target}_layer{layer_name}", params=proj_params,
                      key="senses_scatter", on_select="rerun",
                      selection_mode=("points", "box", "lasso") if dims == 2 else ("points",))
-if pending:
+if pending:  # the job's status line (above) follows it and reruns the page once when it is done
     st.caption(f"Showing PCA while {proj_labels[proj_method]} is being computed in the background…")
-
-    @st.fragment(run_every=1.0)
-    def _wait_for_projection():
-        if us.jobs().get(pkey) is not None:
-            st.rerun()
-
-    _wait_for_projection()
 else:
     how = "Box or lasso select points" if dims == 2 else "Click points"
     st.caption(f"Showing {shown} (seed {seed}; fitted on {proj.n_fit:,} of {n:,} occurrences). {how} to list their "
@@ -234,7 +225,7 @@ if "label" in occ.columns:
 st.subheader("Agreement with known senses")
 if gold is None and "label" in occ.columns and occ["label"].notna().any():
     only = occ["label"].dropna().astype(str).unique()
-    st.info(f"Every occurrence has the same gold label ({only[0]!r}); scoring needs at least two distinct senses. "
+    st.info(f"Every occurrence has the same gold label ({md_escape(repr(only[0]))}); scoring needs at least two distinct senses. "
             "Choose another label column on the Corpus page, or a corpus with more senses.")
 elif gold is None:
     st.info("The corpus has no gold sense labels (at least two distinct values are needed). Name a label column on "
@@ -324,8 +315,11 @@ st.subheader("Compare models and layers")
 if gold is None:
     st.info("The comparison scores models against gold senses; this corpus has none.")
 else:
-    st.caption("For every layer of each model (and the default layer mix): clusters with k = the number of gold senses "
-               "and the settings above, scored as above. Embeddings and scores are cached per model.")
+    n_gold = int(pd.Series(gold).dropna().astype(str).nunique())
+    st.caption(f"For every layer of each model (one line per model in the chart, one row per model and layer in the "
+               f"table): {methods[method]} with k = {n_gold} (the number of gold senses) in every row, the vector "
+               f"preparation above, scored as above. Embeddings are cached per model; the comparison runs in the "
+               f"background.")
     choices = state.known_models()
     current = state.get("model") or ""
     if current not in choices:
@@ -334,31 +328,53 @@ else:
                           format_func=lambda m: "all-MiniLM-L6-v2 (packaged)" if m == "" else m)
     extra = st.text_input("More models (hub ids in the local cache or local folders, comma-separated)",
                           key="senses_cmp_extra")
-    models = list(dict.fromkeys(pick + [m.strip() for m in extra.split(",") if m.strip()]))
-    if st.button("Compare", key="senses_cmp_go", disabled=not models):
-        frames = []
-        for mname in models:
-            try:
-                bar = st.progress(0.0, text=f"Embedding with {mname or 'the default model'}…")
-                es_m = get_or_compute(
-                    occ, mname or None, loaded=cached.model(mname or None),
-                    progress=lambda d, t, b=bar: b.progress(min(1.0, d / max(t, 1)), text=f"Embedding… {d}/{t}"))
-                bar.empty()
-                frames.append(us.layer_table(es_m.key, es_m.model, tuple(gold), None if split is None
-                                             else tuple(split), method, "gold", prep, seed, es_m))
-            except SenseScopeError as exc:
-                st.error(f"{mname or 'default model'}: {exc}")
-        if frames:
-            st.session_state["senses_comparison"] = (target, pd.concat(frames, ignore_index=True))
+    typed, refused = [], False
+    for m in (m.strip() for m in extra.split(",")):
+        if not m:
+            continue
+        try:
+            typed.append(state.checked_model(m))  # a path must lie under the allowed folders
+        except SenseScopeError as exc:
+            widgets.error(exc)
+            refused = True
+    models = list(dict.fromkeys(pick + typed))
+    split_t = None if split is None else tuple(split)
+    cmp_key = us.comparison_key(es.key, models, tuple(gold), split_t, method, prep, seed)
+    if st.button("Compare", key="senses_cmp_go", disabled=not models or refused):
+        st.session_state["senses_cmp_request"] = (target, cmp_key, models)
+    request = st.session_state.get("senses_cmp_request")
+    if request is not None and request[0] == target:
+        _, req_key, req_models = request
+        if jobs.registry().get(req_key) is None:  # about to start: resolve the (Streamlit-cached) models here
+            loaded = []
+            for mname in req_models:
+                try:
+                    loaded.append((mname, cached.model(mname or None)))
+                except SenseScopeError:
+                    loaded.append((mname, None))  # the job reports it with the other models' results
+        else:
+            loaded = [(m, None) for m in req_models]
+        try:
+            found = jobs.checked(req_key, us.comparison_work, occ, loaded, tuple(gold), split_t, method, prep, seed,
+                                 label=f"Comparing {len(req_models)} model(s) over their layers")
+        except Exception as exc:
+            widgets.error(exc)
+            st.session_state.pop("senses_cmp_request", None)
+            found = None
+        if found is not None:
+            st.session_state.pop("senses_cmp_request", None)
+            st.session_state["senses_comparison"] = (target, found[0], found[1], req_models)
     cmp = st.session_state.get("senses_comparison")
     if cmp is not None and cmp[0] == target:
-        comp = cmp[1]
+        _, comp, failed, cmp_models = cmp
+        for line in failed:
+            st.error(md_escape(line))
+    if cmp is not None and cmp[0] == target and comp is not None:
         score_names = {k: v for k, v in P.SCORE_NAMES.items() if k in comp.columns}
         score = st.selectbox("Score", list(score_names), format_func=score_names.get, key="senses_cmp_score",
                              index=list(score_names).index("ari"))
-        single = comp[~comp["layer"].astype(str).str.contains("-")]
-        widgets.figure(P.plot_layer_comparison(single, score=score, title=f"{score_names[score]} by layer — {target}"),
-                       name=f"senses_comparison_{score}_{target}", params={**params, "models": models, "k": "gold"},
-                       key="senses_cmp_fig")
-        widgets.table(comp, name=f"senses_comparison_{target}", params={**params, "models": models, "k": "gold"},
-                      key="senses_cmp_table", hide_index=True)
+        cmp_params = {**params, "models": cmp_models, "k": "gold", "k_gold": n_gold}
+        widgets.figure(P.plot_layer_comparison(comp, score=score, title=f"{score_names[score]} by layer — {target}"),
+                       name=f"senses_comparison_{score}_{target}", params=cmp_params, key="senses_cmp_fig")
+        widgets.table(comp, name=f"senses_comparison_{target}", params=cmp_params, key="senses_cmp_table",
+                      hide_index=True)
