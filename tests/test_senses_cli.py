@@ -88,3 +88,33 @@ def test_cli_errors_exit_2(cache_dir, tiny_bert, tmp_path, capsys, argv, message
                "--formats", "html", "--out", str(tmp_path / "o"), *argv])
     assert rc == 2
     assert message in capsys.readouterr().err
+
+
+def test_cli_layer_specs_go_through_analysis_layers(cache_dir, tiny_bert, tmp_path):
+    """--layers takes a list as well as a range (each scored alone); --layer a list (averaged) gets its label."""
+    corpus = _bank_corpus(tmp_path / "bank.csv")
+    base = ["senses", str(corpus), "--target", "bank", "--model", tiny_bert, "--label-column", "sense", "--k", "2",
+            "--projection", "none", "--formats", "html"]
+    assert main([*base, "--layers", "3,1", "--out", str(tmp_path / "a")]) == 0
+    assert [r["layer"] for r in json.loads((tmp_path / "a" / "metrics.json").read_text())] == [3, 1]
+    assert main([*base, "--layer", "1,3", "--out", str(tmp_path / "b")]) == 0
+    (rec,) = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert rec["layer"] == "1,3" and rec["purity"] is not None
+    assert list(rec)[3:14] == ["purity", "inverse_purity", "purity_f", "ari", "nmi", "v_measure", "centroid_accuracy",
+                               "centroid_macro_f1", "logreg_accuracy", "logreg_macro_f1", "macro_f1"]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--layers", "top"], "cannot read the layers 'top'"),
+    (["--layer", "1-x"], "cannot read the layers '1-x'"),
+    (["--k-range", "2to5"], "cannot read the range '2to5'"),
+])
+def test_cli_unreadable_specs_stop_before_any_model_is_loaded(tmp_path, capsys, argv, message):
+    corpus = tmp_path / "c.csv"
+    pd.DataFrame({"text": ["the bank of the river", "the bank lent money"]}).to_csv(corpus, index=False)
+    # The model folder does not exist: reading the spec must fail first, and nothing is written.
+    rc = main(["senses", str(corpus), "--target", "bank", "--model", str(tmp_path / "no_model"),
+               "--out", str(tmp_path / "o"), *argv])
+    assert rc == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
