@@ -31,13 +31,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from analysis import senses  # noqa: E402
 from analysis.datasets import coarsewsd20_words, load_coarsewsd20_word  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SHARED = ROOT.parent / "shared" / "datasets"
 DATA = SHARED / "coarsewsd20" / "CoarseWSD-20"
@@ -70,11 +70,11 @@ def scores(X, gold, split, k, *, method="kmeans", seed=0, probe=True):
     """ARI/purity of clusters fitted on all rows and scored on test rows (all rows when split is None), and the
     centroid 1-NN accuracy fitted on train."""
     test = np.ones(len(gold), dtype=bool) if split is None else split == "test"
-    cl = senses.cluster_vectors(X, method=method, k=k, random_state=seed)
+    cl = senses.cluster_vectors(X, method=method, k=k, seed=seed)
     sc = senses.cluster_scores(gold[test], cl.labels[test])
     out = {"ari": sc.ari, "purity": sc.purity, "nmi": sc.nmi, "k_found": cl.k}
     if probe:
-        out["centroid_acc"] = senses.predict_senses(X, gold, split=split, random_state=seed, logreg=False).centroid_accuracy
+        out["centroid_acc"] = senses.predict_senses(X, gold, split=split, seed=seed, logreg=False).centroid_accuracy
     return out
 
 
@@ -86,7 +86,7 @@ def tfidf_vectors(occ: pd.DataFrame) -> np.ndarray:
     return TfidfVectorizer(stop_words="english", sublinear_tf=True).fit_transform(docs).toarray().astype(np.float32)
 
 
-def main(argv=None) -> int:
+def _parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--model", default=None, help="model (default: the packaged all-MiniLM-L6-v2)")
@@ -97,19 +97,37 @@ def main(argv=None) -> int:
     ap.add_argument("--words", nargs="*", default=None)
     ap.add_argument("--page-timing", action="store_true",
                     help="time the Senses page on the demo in headless Chromium (fresh server, then cached)")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = _parse_args(argv)
     if args.page_timing:
         return page_timing()
     if args.dwug:
         return dwug_check(args.model, args.seed)
-
     if not Path(args.data).is_dir():
         print(f"CoarseWSD-20 not found at {args.data}", file=sys.stderr)
         return 1
-    words = args.words or coarsewsd20_words(args.data)
     t0 = time.perf_counter()
+    data = load_words(args)
+    t_embed = time.perf_counter() - t0
+    layers = list(next(iter(data.values()))[1].layers)
+    pd.set_option("display.width", 220, "display.max_columns", 30, "display.max_rows", 500)
+    if args.explore:
+        explore(data, layers, args.seed)
+        return 0
+    t1 = time.perf_counter()
+    per_layer, alt_rows, words_df = score_words(data, layers, args.seed)
+    report(args, layers, per_layer, alt_rows, words_df)
+    print(f"\nembedding {t_embed:.1f} s, scoring {time.perf_counter() - t1:.1f} s")
+    return 0
+
+
+def load_words(args) -> dict:
+    """{word: (occurrences, embedding set)} for the chosen CoarseWSD-20 words (seeded sample, cached embeddings)."""
     data = {}
-    for w in words:
+    for w in args.words or coarsewsd20_words(args.data):
         occ = load_coarsewsd20_word(Path(args.data) / w, max_per_split=args.max_per_split, random_state=args.seed)
         t = time.perf_counter()
         es = embed(occ, args.model)
@@ -117,16 +135,13 @@ def main(argv=None) -> int:
         print(f"# {w}: {len(occ)} occurrences ({(occ.split == 'train').sum()} train / {(occ.split == 'test').sum()} "
               f"test), {occ.label.nunique()} senses, embedded in {time.perf_counter() - t:.1f} s"
               f"{' (cache)' if es.cache_hit else ''}", flush=True)
-    t_embed = time.perf_counter() - t0
-    layers = list(data[words[0]][1].layers)
-    pd.set_option("display.width", 220, "display.max_columns", 30, "display.max_rows", 500)
-    if args.explore:
-        explore(data, layers, args.seed)
-        return 0
+    return data
 
-    t1 = time.perf_counter()
+
+def score_words(data: dict, layers: list[int], seed: int):
+    """Per word: scores per layer and layer mix (plain k-means), the alternatives at the default layer, and the
+    defaults beside TF-IDF; returns (per-layer rows, alternative rows, the per-word table with its MEAN row)."""
     top = max(layers)
-    default_label = senses.layer_label(layers, senses.DEFAULT_LAYER)
     specs = list(layers) + [(top - 1, top), (top - 3, top), (1, top)]
     per_layer, alt_rows, word_rows = [], [], []
     for w, (occ, es) in data.items():
@@ -135,16 +150,16 @@ def main(argv=None) -> int:
         k = len(np.unique(gold))
         for spec in specs:
             X = senses.preprocess(senses.layer_vectors(es.vectors, layers, spec), PREPS["l2"])
-            r = scores(X, gold, split, k, seed=args.seed)
+            r = scores(X, gold, split, k, seed=seed)
             per_layer.append({"word": w, "layer": senses.layer_label(layers, spec), **r})
         V = senses.layer_vectors(es.vectors, layers, senses.DEFAULT_LAYER)
         for name, prep, method in ALTERNATIVES:
             r = scores(senses.preprocess(V, prep), gold, split, "auto" if method == "hdbscan" else k, method=method,
-                       seed=args.seed, probe=False)
+                       seed=seed, probe=False)
             alt_rows.append({"word": w, "setting": name, **r})
         Xd = senses.preprocess(V, senses.DEFAULT_PREPROCESSING)
-        d = scores(Xd, gold, split, k, method=senses.DEFAULT_METHOD, seed=args.seed)
-        tf = scores(tfidf_vectors(occ), gold, split, k, seed=args.seed)
+        d = scores(Xd, gold, split, k, method=senses.DEFAULT_METHOD, seed=seed)
+        tf = scores(tfidf_vectors(occ), gold, split, k, seed=seed)
         word_rows.append({"word": w, "senses": k, "n_test": int((split == "test").sum()), "ari": d["ari"],
                           "purity": d["purity"], "centroid_acc": d["centroid_acc"], "tfidf_ari": tf["ari"],
                           "tfidf_purity": tf["purity"], "tfidf_centroid_acc": tf["centroid_acc"]})
@@ -153,7 +168,12 @@ def main(argv=None) -> int:
     if ref is not None:
         words_df["bert_base_1nn_acc (paper, full test)"] = ref.reindex(words_df.index)
     words_df.loc["MEAN"] = words_df.mean(numeric_only=True)
+    return per_layer, alt_rows, words_df
 
+
+def report(args, layers, per_layer, alt_rows, words_df) -> None:
+    """Print the three tables of BENCHMARKS.md ("Sense clusters")."""
+    default_label = senses.layer_label(layers, senses.DEFAULT_LAYER)
     print(f"\nmodel: {args.model or 'all-MiniLM-L6-v2 (packaged)'}; k = number of senses; clusters fitted on all "
           f"sampled occurrences (labels unused), scored on the test ones; centroid 1-NN fitted on train, scored on "
           f"test; seed {args.seed}")
@@ -169,8 +189,6 @@ def main(argv=None) -> int:
     print(f"\n3) Per word at the default layer ({default_label}) with the default settings, beside TF-IDF "
           "bag-of-words on the same sentences:")
     print(words_df.round(3).to_string())
-    print(f"\nembedding {t_embed:.1f} s, scoring {time.perf_counter() - t1:.1f} s")
-    return 0
 
 
 def _reference() -> pd.Series | None:
@@ -256,6 +274,8 @@ def page_timing() -> int:
 
     from playwright.sync_api import sync_playwright
 
+    if str(ROOT) not in sys.path:  # the browser helpers live in tests/, which is not an installed package
+        sys.path.insert(0, str(ROOT))
     from tests.browser import CHROMIUM, CHROMIUM_ARGS, Server, free_port
 
     cache = tempfile.mkdtemp(prefix="senses_timing_")
