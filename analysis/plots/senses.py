@@ -45,9 +45,9 @@ def _is_numeric(s: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) and s.nunique(dropna=True) > 12
 
 
-def plot_projection(df: pd.DataFrame, *, color: str = "cluster_name", x: str = "x", y: str = "y", z: str | None = None,
-                    title: str | None = None, hover_fields: list[tuple[str, str]] | None = None,
-                    category_order: list | None = None, marker_size: int | None = None) -> go.Figure:
+def plot_projection(df: pd.DataFrame, *, color: str = "cluster_name", xy: tuple[str, str] = ("x", "y"),
+                    z: str | None = None, title: str | None = None, hover_fields: list[tuple[str, str]] | None = None,
+                    category_order: list | None = None) -> go.Figure:
     """Scatter of the projected occurrences, coloured by any column.
 
     Parameters
@@ -58,6 +58,8 @@ def plot_projection(df: pd.DataFrame, *, color: str = "cluster_name", x: str = "
     color : str
         Column to colour by. Categorical columns get one trace per value (legend entries, toggled by click); a
         numeric column with many values (e.g. year) gets a continuous colour scale.
+    xy : (str, str)
+        The coordinate columns (default ``x``, ``y``).
     z : str, optional
         Third coordinate column: a 3-D scatter.
     hover_fields : list of (label, column)
@@ -72,8 +74,9 @@ def plot_projection(df: pd.DataFrame, *, color: str = "cluster_name", x: str = "
     if color not in df.columns:
         raise KeyError(f"no column {color!r} to colour by")
     hover_fields = hover_fields or [("year", "year"), ("gold label", "label"), ("cluster", "cluster_name")]
+    x, y = xy
     three = z is not None
-    size = marker_size or (3 if len(df) > 5000 else 5 if len(df) > 1000 else 7)
+    size = 3 if len(df) > 5000 else 5 if len(df) > 1000 else 7  # smaller markers for more points
     Scatter = go.Scatter3d if three else go.Scattergl if len(df) > 2000 else go.Scatter
     ids = df["occurrence_id"].to_numpy() if "occurrence_id" in df.columns else np.arange(len(df))
     hover = np.asarray(_hover(df, hover_fields), dtype=object)
