@@ -182,3 +182,70 @@ def lid_work(report, checkpoints: list, texts: list[str], layers: list[int], n_s
                                             progress=lambda f, m: report(f, m))
     result.params.update(evaluation=eval_label)
     return result
+
+
+# --------------------------------------------------------------------------------------------- the run's monitor
+MONITOR_POLL_S = 2.0
+
+
+def monitor(run_dir: Path, live: bool) -> None:
+    """A fine-tuning run's progress, messages, loss curve and checkpoints; followed live while it trains.
+
+    The Stop button and the loss-curve checkbox are drawn in the page's run. While the run trains, one fragment run
+    redraws the rest every :data:`MONITOR_POLL_S` seconds until the run ends and then reruns the page once: a fragment
+    run that ended every two seconds would drop the files of the page's download buttons (see ui/jobs.py).
+    """
+    import streamlit as st
+
+    from ui.jobs import _in_fragment_rerun
+
+    if live and st.button("Stop", key=f"ft_stop_{run_dir.name}",
+                          help="Stops after the current step; start again with the same name and settings to "
+                               "resume from the latest checkpoint."):
+        stop_finetune(run_dir)
+    show_log = live or st.checkbox("Show the loss curve", key=f"ft_show_log_{run_dir.name}")
+
+    @st.fragment(run_every=MONITOR_POLL_S if live else None)
+    def follow() -> None:
+        slot = st.empty()
+        for tick in range(10**9):
+            info = status(run_dir)
+            with slot.container():
+                _draw_status(run_dir, info, show_log, tick)
+            if live and not info["running"]:
+                st.rerun(scope="app")  # the run just ended: refresh the page (checkpoint lists, model choices)
+            if not (live and _in_fragment_rerun()):
+                return  # drawn in the page's run; the first timer tick follows the run from here on
+            time.sleep(MONITOR_POLL_S)
+
+    follow()
+
+
+def _draw_status(run_dir: Path, info: dict, show_log: bool, tick: int) -> None:
+    import streamlit as st
+
+    from analysis.plots import dimension as P
+    from ui.widgets import md_escape
+
+    prog = info["progress"]
+    total = int(prog.get("total_steps") or 0)
+    step = int(prog.get("step") or 0)
+    text = f"{info['status']}: step {step} of {total or '?'}"
+    if prog.get("eta_s") and info["running"]:
+        text += f" · about {int(prog['eta_s'])} s left"
+    st.progress(min(1.0, step / total) if total else 0.0, text=text)
+    for msg in prog.get("messages", []):
+        st.caption(f"ⓘ {md_escape(msg)}")
+    if info["status"] in ("failed", "interrupted"):
+        st.error(f"The run {info['status']}: {md_escape(prog.get('message') or '')}\n\n"
+                 f"{md_escape(info['job_log'])}")
+    log = info["log"]
+    # drawn while the run trains, else on request (a finished run's losses are also in the LID trajectory below);
+    # each redraw gets its own key, as it replaces the last one within the same fragment run
+    if len(log) and "step" in log and show_log:
+        st.plotly_chart(P.plot_training_log(log, total_steps=total or None), key=f"ft_log_{run_dir.name}_{tick}",
+                        config={"displaylogo": False})
+    if info["checkpoints"]:
+        st.caption("Checkpoints: " + ", ".join(
+            f"{c.step}" + (f" (held-out loss {c.eval_loss:.3f})" if c.eval_loss is not None else "")
+            for c in info["checkpoints"]))

@@ -84,42 +84,7 @@ with st.expander("1 · Make checkpoints: fine-tune a model on the corpus (contin
         watch_dir = ud.runs_root() / pick
         live = ud.is_running(watch_dir)
 
-        @st.fragment(run_every=2.0 if live else None)
-        def monitor(run_dir: Path, was_running: bool) -> None:
-            info = ud.status(run_dir)
-            prog = info["progress"]
-            total = int(prog.get("total_steps") or 0)
-            step = int(prog.get("step") or 0)
-            text = f"{info['status']}: step {step} of {total or '?'}"
-            if prog.get("eta_s") and info["running"]:
-                text += f" · about {int(prog['eta_s'])} s left"
-            st.progress(min(1.0, step / total) if total else 0.0, text=text)
-            for msg in prog.get("messages", []):
-                st.caption(f"ⓘ {md_escape(msg)}")
-            if info["status"] in ("failed", "interrupted"):
-                st.error(f"The run {info['status']}: {md_escape(prog.get('message') or '')}\n\n"
-                         f"{md_escape(info['job_log'])}")
-            log = info["log"]
-            # The chart is drawn while the run trains, else on request (a finished run's losses are also in the
-            # LID trajectory below).
-            if len(log) and "step" in log and (info["running"] or st.checkbox(
-                    "Show the loss curve", key=f"ft_show_log_{run_dir.name}")):
-                st.plotly_chart(P.plot_training_log(log, total_steps=total or None), key=f"ft_log_{run_dir.name}",
-                                config={"displaylogo": False})
-            cks = info["checkpoints"]
-            if cks:
-                st.caption("Checkpoints: " + ", ".join(
-                    f"{c.step}" + (f" (held-out loss {c.eval_loss:.3f})" if c.eval_loss is not None else "")
-                    for c in cks))
-            if info["running"]:
-                if st.button("Stop", key=f"ft_stop_{run_dir.name}",
-                             help="Stops after the current step; start again with the same name and settings to "
-                                  "resume from the latest checkpoint."):
-                    ud.stop_finetune(run_dir)
-            elif was_running:
-                st.rerun()  # the run just ended: refresh the whole page (checkpoint lists, model choices)
-
-        monitor(watch_dir, live)
+        ud.monitor(watch_dir, live)
 
 # --------------------------------------------------------------------------------------------------------- LID setup
 st.subheader("2 · Local intrinsic dimension across checkpoints")
