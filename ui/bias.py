@@ -39,19 +39,19 @@ def parse_templates(text: str) -> list[str]:
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
-def battery_work(report, cache: B.EncodingCache, queries: list, levels: list, models: list, layers, pooling: dict,
-                 unit: str, permutations: int, n_boot: int, seed: int, corpus: str | None):
+def battery_work(report, cache: B.EncodingCache, queries: list, levels: list, models: list, options: B.RunOptions,
+                 corpus: str | None):
     """Run the battery as a background job (ui/jobs.py): returns (results, skipped, params).
 
-    ``models`` are loaded models (resolved on the page) or names (loaded here). Never calls Streamlit.
+    ``models`` are loaded models (resolved on the page) or names (loaded here); ``params`` is
+    :func:`analysis.bias.run_parameters`, the manifest the CLI writes too. Never calls Streamlit.
     """
+    from dataclasses import replace
+
     from analysis.encoder import load_model
 
     loaded = [m if not isinstance(m, str) else load_model(m or None) for m in models]
-    results, skipped = B.run_bias(queries, loaded, levels=levels, layers=layers, pooling=pooling, unit=unit,
-                                  permutations=permutations, n_bootstrap=n_boot, seed=seed, skip_unavailable=True,
-                                  cache=cache, progress=lambda f, m: report(f, m))
-    params = {"tests": [q.describe() for q in queries], "levels": levels, "models": [lm.describe() for lm in loaded],
-              "layers": layers if layers is not None else "last", "permutations": permutations, "bootstrap": n_boot,
-              "seed": seed, "unit": unit, "pooling": pooling, "corpus": corpus, "skipped": skipped}
-    return results, skipped, params
+    options = replace(options, skip_unavailable=True)
+    results, skipped = B.run_bias(queries, loaded, options, levels=levels, cache=cache,
+                                  progress=lambda f, m: report(f, m))
+    return results, skipped, B.run_parameters(queries, loaded, levels, options, corpus=corpus, skipped=skipped)

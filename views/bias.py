@@ -147,8 +147,9 @@ run_key = (tuple(q for q in queries), tuple(levels), tuple(models), layer_mode, 
 # occurrences included; levels, models, layers, statistics, pooling): it finishes whatever the page does meanwhile.
 job_key = jobs.key_of("bias:battery", repr(run_key), state.corpus_label() if use_corpus else None)
 if st.button("Run the tests", type="primary", key="bias_run"):
-    st.session_state["bias_request"] = (run_key, job_key, queries, levels, models, layers, pooling, unit,
-                                        int(permutations), int(n_boot), int(seed),
+    options = B.RunOptions(layers=layers, pooling=pooling, unit=unit, permutations=int(permutations),
+                           n_bootstrap=int(n_boot), seed=int(seed))
+    st.session_state["bias_request"] = (run_key, job_key, queries, levels, models, options,
                                         state.corpus_label() if use_corpus else None)
 request = st.session_state.get("bias_request")
 if request is not None:
