@@ -1,0 +1,196 @@
+"""The whole shift analysis of one target: every pair of periods compared, sense shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis.errors import ConfigError
+from analysis.shift.common import DEFAULT_CI, DEFAULT_N_BOOT, DEFAULT_N_PERMUTATIONS, METRICS
+from analysis.shift.inference import MetricResult, compare_periods
+from analysis.shift.metrics import _as_matrix
+from analysis.shift.periods import Periods, check_periods
+from analysis.shift.shares import SenseShares, sense_shares
+
+
+@dataclass(frozen=True)
+class PairResult:
+    """Change between an earlier and a later period.
+
+    Attributes
+    ----------
+    earlier, later : str
+        Period names.
+    n_earlier, n_later : int
+        Occurrences in each.
+    consecutive : bool
+        The two periods are neighbours in time.
+    vs_first : bool
+        ``earlier`` is the first period.
+    metrics : dict of str to MetricResult
+        Keys among ``"apd"``, ``"prt"``, ``"jsd"`` (``"jsd"`` only when sense labels were given).
+    """
+
+    earlier: str
+    later: str
+    n_earlier: int
+    n_later: int
+    consecutive: bool
+    vs_first: bool
+    metrics: Mapping[str, MetricResult]
+
+    def to_dict(self) -> dict:
+        out = {"earlier": self.earlier, "later": self.later, "n_earlier": self.n_earlier, "n_later": self.n_later,
+               "consecutive": self.consecutive, "vs_first": self.vs_first}
+        for name, m in self.metrics.items():
+            out[name] = m.value
+            out[f"{name}_p"] = m.p_value
+            out[f"{name}_ci"] = [m.ci_low, m.ci_high]
+        return out
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Whole analysis for one target
+# ---------------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ShiftResult:
+    """Everything the Shift page and ``shift.json`` show for one target.
+
+    Attributes
+    ----------
+    periods : Periods
+    pairs : tuple of PairResult
+        Consecutive pairs and each period vs the first, in time order, without duplicates.
+    shares : SenseShares or None
+        None when no sense labels were given.
+    params : dict
+        The parameters (for the manifest).
+    """
+
+    periods: Periods
+    pairs: tuple[PairResult, ...]
+    shares: SenseShares | None
+    params: dict = field(default_factory=dict)
+
+    def pairs_frame(self) -> pd.DataFrame:
+        """Tidy table: one row per (pair, metric) with ``earlier``, ``later``, ``later_order``, ``consecutive``,
+        ``vs_first``, ``metric``, ``value``, ``p_value``, ``ci_low``, ``ci_high``, ``n_permutations``, ``n_boot``,
+        ``n_earlier``, ``n_later``."""
+        order = {n: i for i, n in enumerate(self.periods.names)}
+        rows = []
+        for pr in self.pairs:
+            for name, m in pr.metrics.items():
+                rows.append({"earlier": pr.earlier, "later": pr.later, "later_order": order[pr.later],
+                             "consecutive": pr.consecutive, "vs_first": pr.vs_first, "metric": name,
+                             "value": m.value, "p_value": m.p_value, "ci_low": m.ci_low, "ci_high": m.ci_high,
+                             "n_permutations": m.n_permutations, "n_boot": m.n_boot, "n_earlier": pr.n_earlier,
+                             "n_later": pr.n_later})
+        return pd.DataFrame(rows)
+
+    def metric_table(self) -> pd.DataFrame:
+        """Wide table for display: one row per pair, columns per metric (value, p, interval)."""
+        rows = []
+        for pr in self.pairs:
+            row = {"earlier": pr.earlier, "later": pr.later, "n": f"{pr.n_earlier} / {pr.n_later}",
+                   "comparison": ", ".join([c for c, ok in (("consecutive", pr.consecutive), ("vs first", pr.vs_first))
+                                            if ok])}
+            for name, m in pr.metrics.items():
+                row[name.upper()] = m.value
+                row[f"{name.upper()} p"] = m.p_value
+                row[f"{name.upper()} {int(round(m.ci * 100))}% CI"] = (
+                    "" if m.ci_low is None else f"{m.ci_low:.3f} – {m.ci_high:.3f}")
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def pair(self, earlier: str, later: str) -> PairResult:
+        for pr in self.pairs:
+            if pr.earlier == earlier and pr.later == later:
+                return pr
+        raise ConfigError(f"no comparison of {earlier!r} with {later!r}")
+
+    def to_dict(self) -> dict:
+        return {"periods": self.periods.to_dict(), "pairs": [p.to_dict() for p in self.pairs],
+                "shares": None if self.shares is None else self.shares.to_dict(), "params": dict(self.params)}
+
+
+def period_pairs(n_periods: int) -> list[tuple[int, int, bool, bool]]:
+    """(earlier, later, consecutive, vs_first) for consecutive pairs and each period vs the first, without repeats."""
+    pairs = {}
+    for j in range(1, n_periods):
+        pairs[(j - 1, j)] = [True, j - 1 == 0]
+        key = (0, j)
+        if key in pairs:
+            pairs[key][1] = True
+        else:
+            pairs[key] = [False, True]
+    return [(a, b, c, f) for (a, b), (c, f) in sorted(pairs.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
+
+
+def analyse_shift(X, periods: Periods, *, labels=None, sense_names=None,
+                  n_permutations: int = DEFAULT_N_PERMUTATIONS, n_boot: int = DEFAULT_N_BOOT, ci: float = DEFAULT_CI,
+                  random_state: int = 0, metrics: Sequence[str] | None = None, appear_min_count: int = 1,
+                  pairs: str = "all") -> ShiftResult:
+    """Sense shares per period and APD / PRT / JSD between periods, with significance.
+
+    Parameters
+    ----------
+    X : array of shape (n_occurrences, dim)
+        One vector per occurrence (one layer of the embedding set), same row order as ``periods.codes``.
+    periods : Periods
+    labels : array of shape (n_occurrences,), int, optional
+        Sense cluster per occurrence (one clustering of all usages, −1 = noise). Without it, no shares and no JSD.
+    sense_names : mapping label -> name, optional
+    n_permutations, n_boot, ci, random_state
+        See :func:`compare_periods`. Each pair gets its own generator derived from ``random_state``, so a pair's
+        result does not depend on which other pairs are computed.
+    metrics : sequence of str, optional
+        Default: APD and PRT, plus JSD when labels are given.
+    appear_min_count : int
+        See :func:`sense_shares`.
+    pairs : {"all", "first_last"}
+        "all": consecutive pairs and each vs the first; "first_last": only the first vs the last period (ranking).
+
+    Returns
+    -------
+    ShiftResult
+    """
+    X = _as_matrix(X, n_expected=periods.codes.size)
+    check_periods(periods)
+    if metrics is None:
+        metrics = METRICS if labels is not None else ("apd", "prt")
+    if "jsd" in metrics and labels is None:
+        raise ConfigError("JSD needs sense clusters; cluster the usages first (Senses page) or leave JSD out")
+    if labels is not None:
+        labels = np.asarray(labels).astype(int)
+        if labels.shape != periods.codes.shape:
+            raise ConfigError(f"there are {labels.size} sense labels but {periods.codes.size} occurrences")
+    if pairs == "all":
+        plan = period_pairs(periods.n_periods)
+    elif pairs == "first_last":
+        last = periods.n_periods - 1
+        plan = [(0, last, last == 1, True)]
+    else:
+        raise ConfigError(f"unknown pairs {pairs!r}; use 'all' or 'first_last'")
+    results = []
+    for a, b, cons, first in plan:
+        ma, mb = periods.codes == a, periods.codes == b
+        seed = np.random.SeedSequence([int(random_state), a, b])
+        ms = compare_periods(X[ma], X[mb], labels_a=None if labels is None else labels[ma],
+                             labels_b=None if labels is None else labels[mb], n_permutations=n_permutations,
+                             n_boot=n_boot, ci=ci, random_state=np.random.default_rng(seed), metrics=metrics)
+        results.append(PairResult(earlier=periods.names[a], later=periods.names[b], n_earlier=int(ma.sum()),
+                                  n_later=int(mb.sum()), consecutive=cons, vs_first=first, metrics=ms))
+    shares = None
+    if labels is not None:
+        shares = sense_shares(labels, periods, sense_names=sense_names, n_boot=n_boot, ci=ci,
+                              random_state=np.random.default_rng(np.random.SeedSequence([int(random_state), 10**6])),
+                              appear_min_count=appear_min_count)
+    params = {"n_permutations": int(n_permutations), "n_boot": int(n_boot), "ci": float(ci),
+              "random_state": int(random_state), "metrics": list(metrics), "pairs": pairs,
+              "appear_min_count": int(appear_min_count), "jsd_log": "natural",
+              "permutation_p": "(count(null >= observed) + 1) / (n_permutations + 1)",
+              "apd": "mean cosine distance over all cross-period pairs",
+              "prt": "cosine distance between mean raw vectors", "jsd_noise": "label -1 left out"}
+    return ShiftResult(periods=periods, pairs=tuple(results), shares=shares, params=params)

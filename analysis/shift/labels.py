@@ -1,0 +1,59 @@
+"""Sense labels for shares and JSD: clusters of the usages, or a column of sense names."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analysis._util import natural_key
+from analysis.errors import ConfigError
+from analysis.shift.common import NOISE_LABEL
+from analysis.shift.periods import _is_missing
+
+
+def cluster_labels(X, *, method: str = "kmeans", k="auto", k_range=(2, 10), random_state: int = 0):
+    """Sense clusters of all usages for JSD, when the Senses page has not clustered them.
+
+    The vectors are made unit length with the common mean removed (pinned here: this is the preparation
+    ``bench/eval_shift.py`` measured, independent of the Senses page's own default) and clustered with
+    :func:`analysis.senses.cluster_vectors` (k-means with k chosen by silhouette by default).
+
+    Parameters
+    ----------
+    X : array of shape (n_occurrences, dim)
+
+    Returns
+    -------
+    labels : ndarray of shape (n_occurrences,), int
+    result : the ClusterResult (``k``, ``silhouette``, ``params``)
+    """
+    try:
+        from analysis.senses import cluster_vectors, preprocess
+    except ImportError as exc:  # the Senses module is a sibling issue; say so instead of silently skipping JSD
+        raise ConfigError("sense clustering is not available (analysis.senses is missing); JSD needs it") from exc
+    from analysis.senses import Preprocessing
+
+    Z = preprocess(np.asarray(X, dtype=np.float32), Preprocessing(normalize=True, remove_mean=True, n_directions=0))
+    res = cluster_vectors(Z, method=method, k=k, k_range=k_range, random_state=random_state)
+    return np.asarray(res.labels, dtype=int), res
+
+
+def labels_from_column(values) -> tuple[np.ndarray, dict[int, str]]:
+    """Integer sense labels from a column of sense names (e.g. DWUG clusters or gold senses); empty = noise (−1).
+
+    Returns
+    -------
+    labels : ndarray of shape (n,), int
+        0..k-1 in order of decreasing frequency (ties by name), −1 where the value is missing.
+    names : dict label -> the column's value
+    """
+    s = [None if _is_missing(v) or str(v).strip() == "" else str(v).strip() for v in list(values)]
+    counts: dict[str, int] = {}
+    for v in s:
+        if v is not None:
+            counts[v] = counts.get(v, 0) + 1
+    if not counts:
+        raise ConfigError("the sense column has no values")
+    order = sorted(counts, key=lambda v: (-counts[v], natural_key(v)))
+    lookup = {v: i for i, v in enumerate(order)}
+    labels = np.array([lookup[v] if v is not None else NOISE_LABEL for v in s], dtype=int)
+    return labels, {i: v for v, i in lookup.items()}
