@@ -38,35 +38,32 @@ def _check(args) -> None:
         raise ConfigError(f"--context-chars must be 0 or more, not {args.context_chars}")
 
 
-def _from_index(args):
-    from analysis.corpus_index import query
+def column_spec(args):
+    """The corpus column options as an analysis.corpus.ColumnSpec."""
+    from analysis.corpus import ColumnSpec
 
-    options = dict(regex=args.regex, case_sensitive=args.case_sensitive, whole_word=not args.substring,
-                   labelled_hits=args.labelled_hits)
-    hits = query.find_hits(args.corpus, args.target, **options)
-    occ = query.sample_occurrences(args.corpus, args.target, n=args.sample, per_period=args.per_period,
-                                   seed=args.seed, context_chars=args.context_chars, **options)
-    return occ, query.counts_of(hits)
+    return ColumnSpec(text=args.text_column, id=args.id_column, year=getattr(args, "year_column", None),
+                      period=getattr(args, "period_column", None), label=getattr(args, "label_column", None))
 
 
-def _from_file(args):
-    from analysis.cli.embed import load_occurrences
-    from analysis.corpus_index import query
+def selection(args):
+    """The shared corpus options (analysis/cli/embed.py) and the sampling options as one Selection."""
+    from analysis.corpus_index.select import Selection
 
-    occ = load_occurrences(args)
-    counts = query.counts_of(occ, doc_key="doc_id")
-    occ = occ.iloc[query.choose(query.period_groups(occ), len(occ), args.sample, args.per_period, args.seed)]
-    occ = occ.reset_index(drop=True)
-    occ["occurrence_id"] = range(len(occ))
-    return query.cut_context(occ, args.context_chars), counts
+    return Selection(target=args.target, regex=args.regex, whole_word=not args.substring,
+                     case_sensitive=args.case_sensitive, labelled_hits=args.labelled_hits,
+                     sample=args.sample, per_period=args.per_period, seed=args.seed,
+                     context_chars=args.context_chars)
 
 
 def _run(args) -> int:
-    from analysis.corpus_index import is_index
+    from analysis.cli.embed import note_dropped_hits
+    from analysis.corpus_index.select import select_occurrences
 
     _check(args)
     out = prepare_out_dir(args.out, create=False)
-    occ, counts = (_from_index if is_index(args.corpus) else _from_file)(args)
+    occ, counts = select_occurrences(args.corpus, column_spec(args), selection(args))
+    note_dropped_hits(occ)
     out = prepare_out_dir(out)
     tmp = out / f".occurrences.parquet.{os.getpid()}.tmp"
     occ.to_parquet(tmp, index=False)
