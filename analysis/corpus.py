@@ -163,13 +163,17 @@ def _read_plain_text(text: str, split: str = "auto") -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------------------------------------ corpus
 def parse_years(values: pd.Series) -> pd.Series:
-    """Year as a nullable integer from numbers or date strings, else <NA>.
+    """Year as a nullable integer from numbers or date strings, else <NA>: THE year rule of the project.
 
-    "1836", "1836-05-01", "May 1836" -> 1836; a signed number keeps its sign ("-500" -> -500) and "500 BC" /
-    "500 BCE" -> -500 (astronomical numbering is not applied: 1 BC is -1).
+    "1836", "1836-05-01", "May 1836", "c. 1836", "1836?" -> 1836 (the first run of 3-4 digits in a text is its
+    year: an approximate date counts as that year); a signed number keeps its sign ("-500" -> -500) and "500 BC" /
+    "500 BCE" -> -500 (astronomical numbering is not applied: 1 BC is -1). A number that is not whole (1836.5), a
+    boolean and a text without such digits ("n.d.") are not years. Missing values (None, NaN, NaT) stay <NA>.
     """
     def one(v):
-        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+        if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and np.isnan(v)):
+            return pd.NA
+        if isinstance(v, (bool, np.bool_)):
             return pd.NA
         if isinstance(v, (int, np.integer)):
             return int(v)
@@ -181,6 +185,8 @@ def parse_years(values: pd.Series) -> pd.Series:
         m = _NUMBER_YEAR_RE.match(text)
         if m:
             return -int(m.group(2)) if m.group(1) in ("-", "\u2212") else int(m.group(2))
+        if re.fullmatch(r"\s*[-\u2212+]?\d+\.\d+\s*", text):  # "1836.5": a number, as the float 1836.5, not whole
+            return pd.NA
         m = _BC_YEAR_RE.search(text)
         if m:
             return -int(m.group(1))

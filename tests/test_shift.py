@@ -40,7 +40,7 @@ def test_apd_and_prt_match_direct_numpy(centres):
     direct_prt = 1 - a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
     assert S.apd(A, B) == pytest.approx(direct_apd, abs=1e-12)
     assert S.prt(A, B) == pytest.approx(direct_prt, abs=1e-12)
-    res = S.compare_periods(A, B, n_permutations=0, n_boot=0, metrics=("apd", "prt"))
+    res = S.compare_periods(A, B, metrics=("apd", "prt"), inference=S.Inference(n_permutations=0, n_bootstrap=0))
     assert res["apd"].value == pytest.approx(direct_apd, abs=1e-12)
     assert res["prt"].value == pytest.approx(direct_prt, abs=1e-12)
     assert res["apd"].p_value is None and res["apd"].ci_low is None
@@ -62,7 +62,7 @@ def test_permutation_p_value_formula_and_bootstrap_by_hand(centres):
     A = rng.normal(size=(6, DIM)) + centres[0]
     B = rng.normal(size=(5, DIM)) + centres[0]
     n_perm, seed = 200, 11
-    res = S.compare_periods(A, B, n_permutations=n_perm, n_boot=300, random_state=seed, metrics=("apd", "prt"))
+    res = S.compare_periods(A, B, metrics=("apd", "prt"), inference=S.Inference(n_perm, 300, seed=seed))
     # The same permutations drawn here directly: (count(null >= obs) + 1) / (n + 1).
     gen = np.random.default_rng(seed)
     order = gen.permuted(np.tile(np.arange(11), (n_perm, 1)), axis=1)[:, :6]
@@ -79,7 +79,7 @@ def test_permutation_p_value_formula_and_bootstrap_by_hand(centres):
     assert res["apd"].p_value >= 1 / (n_perm + 1)
     lo, hi = res["apd"].ci_low, res["apd"].ci_high
     assert lo < hi and lo <= obs * 1.2 and hi >= obs * 0.8
-    again = S.compare_periods(A, B, n_permutations=n_perm, n_boot=300, random_state=seed, metrics=("apd", "prt"))
+    again = S.compare_periods(A, B, metrics=("apd", "prt"), inference=S.Inference(n_perm, 300, seed=seed))
     assert again == res  # seeded: identical
 
 
@@ -87,7 +87,8 @@ def test_permutation_p_value_formula_and_bootstrap_by_hand(centres):
 def test_identical_usages_in_both_periods_show_no_change(centres):
     rng = np.random.default_rng(1)
     X, y = _blobs(rng, [40, 30], centres[:2])
-    res = S.compare_periods(X, X.copy(), labels_a=y, labels_b=y, n_permutations=199, n_boot=0)
+    res = S.compare_periods(X, X.copy(), labels_a=y, labels_b=y,
+                            inference=S.Inference(n_permutations=199, n_bootstrap=0))
     assert res["prt"].value == pytest.approx(0.0, abs=1e-12)
     assert res["jsd"].value == pytest.approx(0.0, abs=1e-12)
     pooled = cdist(X, X, "cosine")
@@ -102,7 +103,7 @@ def test_random_split_gives_near_zero_change_and_large_p(centres):
     for seed in range(12):
         codes = np.random.default_rng(100 + seed).permutation(np.repeat([0, 1], 100))
         per = S.periods_from_codes(codes, ["early", "late"])
-        res = S.analyse_shift(X, per, labels=y, n_permutations=199, n_boot=200, random_state=seed)
+        res = S.analyse_shift(X, per, labels=y, n_permutations=199, n_bootstrap=200, seed=seed)
         pr = res.pairs[0]
         within = cdist(X, X, "cosine")[~np.eye(len(X), dtype=bool)].mean()
         assert abs(pr.metrics["apd"].value - within) < 0.02 * within
@@ -129,7 +130,7 @@ def _planted(seed, centres, n_new=40):
 def test_planted_new_cluster_gives_high_jsd_and_apd_with_small_p(centres):
     X, y, codes = _planted(3, centres)
     per = S.periods_from_codes(codes, ["1810-1860", "1960-2010"])
-    res = S.analyse_shift(X, per, labels=y, n_permutations=999, n_boot=500, random_state=0)
+    res = S.analyse_shift(X, per, labels=y, n_permutations=999, n_bootstrap=500, seed=0)
     m = res.pairs[0].metrics
     assert m["jsd"].value > 0.15  # p = (.5,.5,0), q = (.3,.3,.4): JSD = 0.18 nats
     for name in S.METRICS:
@@ -138,7 +139,7 @@ def test_planted_new_cluster_gives_high_jsd_and_apd_with_small_p(centres):
         assert m[name].ci_low <= m[name].value <= m[name].ci_high or name == "jsd"
     # APD clearly above the no-change level of the same data split at random
     shuffled = S.periods_from_codes(np.random.default_rng(0).permutation(codes), per.names)
-    null = S.analyse_shift(X, shuffled, labels=y, n_permutations=0, n_boot=0)
+    null = S.analyse_shift(X, shuffled, labels=y, n_permutations=0, n_bootstrap=0)
     assert m["apd"].value > 1.05 * null.pairs[0].metrics["apd"].value
     shares = res.shares
     j = shares.senses.index(2)
@@ -155,7 +156,7 @@ def test_planted_cluster_found_by_clustering(centres):
     labels, res = S.cluster_labels(X, k_range=(2, 4))
     assert res.k == 3
     per = S.periods_from_codes(codes, ["a", "b"])
-    out = S.analyse_shift(X, per, labels=labels, n_permutations=199, n_boot=0)
+    out = S.analyse_shift(X, per, labels=labels, n_permutations=199, n_bootstrap=0)
     assert out.pairs[0].metrics["jsd"].value > 0.15 and out.pairs[0].metrics["jsd"].p_value < 0.01
 
 
@@ -167,23 +168,74 @@ def test_dwug_gold_clusters_reproduce_change_graded():
     gold = S.read_gold(DEMO / "dwug_en" / "stats" / "opt" / "stats_groupings.csv")
     X = np.random.default_rng(0).normal(size=(len(occ), 8)) + 1
     ranking, results, skipped = S.shift_many(occ, X, period_column="period", senses="column",
-                                             n_permutations=0, n_boot=0)
+                                             n_permutations=0, n_bootstrap=0)
     assert not skipped and len(ranking) == occ["target"].nunique() >= 3
     for t, j in zip(ranking["target"], ranking["jsd"]):
         assert math.sqrt(j / math.log(2)) == pytest.approx(gold.graded[t], abs=2e-3), t
 
 
+def test_options_objects_and_keywords_give_the_same_results(centres):
+    """shift_many / analyse_shift take an options object or its fields by name (old names n_boot, random_state
+    too): the same settings give identical results, and a seed may be a Generator."""
+    rng = np.random.default_rng(4)
+    X, y = _blobs(rng, [30, 30], centres[:2])
+    occ = pd.DataFrame({"target": ["a"] * 30 + ["b"] * 30, "g": (["1"] * 15 + ["2"] * 15) * 2, "label": y})
+    options = S.RankOptions(periods=S.PeriodSpec(period_column="g"), senses="column",
+                            settings=S.ShiftSettings(n_permutations=49, n_bootstrap=20, seed=3))
+    by_object, _, _ = S.shift_many(occ, X, options)
+    by_name, _, _ = S.shift_many(occ, X, period_column="g", senses="column", n_permutations=49, n_bootstrap=20,
+                                 seed=3)
+    by_old_name, _, _ = S.shift_many(occ, X, period_column="g", senses="column", n_permutations=49, n_boot=20,
+                                     random_state=3)
+    pd.testing.assert_frame_equal(by_object, by_name)
+    pd.testing.assert_frame_equal(by_object, by_old_name)
+    assert S.RankOptions.build(options, n_bins=3, seed=5).settings.seed == 5
+    assert S.RankOptions.build(options, n_bins=3).periods.n_bins == 3
+    with pytest.raises(SenseScopeError, match="not both"):
+        S.shift_many(occ, X, options, n_boot=1, n_bootstrap=2)
+    with pytest.raises(TypeError):
+        S.shift_many(occ, X, options, no_such_option=1)
+    per = S.periods_from_codes(np.r_[np.zeros(30, int), np.ones(30, int)], ["1", "2"])
+    state = np.random.get_state()[1].copy()
+    one = S.analyse_shift(X, per, labels=y, n_permutations=49, n_bootstrap=20, seed=np.random.default_rng(9))
+    two = S.analyse_shift(X, per, labels=y, n_permutations=49, n_bootstrap=20, seed=np.random.default_rng(9))
+    assert one.pairs == two.pairs and (np.random.get_state()[1] == state).all()  # global numpy state untouched
+
+
 # ---------------------------------------------------------------------------------------------------------- periods
 def test_years_missing_or_unparsable_are_counted_and_left_out():
-    df = pd.DataFrame({"year": [1810, "1835-06-01", None, "n.d.", "", 1900.0, 2000, "c. 1950", 1999]})
+    df = pd.DataFrame({"year": [1810, "1835-06-01", None, "n.d.", "", 1900.0, 2000, 1950.5, 1999]})
     per = S.make_periods(df, year_column="year", mode="edges", edges=[1800, 1850, 1950, 2010])
-    assert per.n_missing == 2 and per.n_unparsable == 2
+    assert per.n_missing == 2 and per.n_unparsable == 2  # "n.d." and 1950.5 (not a whole year) are not years
     assert per.codes.tolist() == [0, 0, -1, -1, -1, 1, 2, -1, 2]
     assert per.counts == (2, 1, 2)
     assert per.names == ("1800–1849", "1850–1949", "1950–2010")
     assert any("not a year" in w for w in per.warnings) and any("no (parsable) year" in w for w in per.warnings)
     out = S.make_periods(df, year_column="year", mode="edges", edges=[1805, 1950])
     assert out.n_out_of_range == 2 and out.codes.tolist()[-3:] == [-1, -1, -1]
+
+
+def test_one_year_rule_for_loaded_corpora_and_year_bins(tmp_path):
+    """"c. 1836" is the year 1836 both when the corpus is loaded (its year column) and when shift bins a column of
+    raw values (a metadata column): one parser, analysis.corpus.parse_years, decides both."""
+    from analysis.corpus import ColumnSpec, load_corpus, parse_years
+
+    raw = ["c. 1836", "1836?", "May 1836", "1836-05-01", "n.d.", "1836.5", "", None, pd.NaT, 1836.0, True, "44 BC"]
+    expected = [1836, 1836, 1836, 1836, None, None, None, None, None, 1836, None, -44]
+    got = parse_years(pd.Series(raw, dtype=object)).tolist()
+    assert [None if pd.isna(v) else v for v in got] == expected
+    years, n_missing, n_unparsable = S.year_values(raw)
+    assert [None if np.isnan(v) else v for v in years] == expected
+    assert (n_missing, n_unparsable) == (3, 3)  # "", None and NaT are empty; "n.d.", "1836.5", True are not years
+    path = tmp_path / "c.csv"
+    pd.DataFrame({"text": ["a plane", "the plane", "one plane", "two planes"],
+                  "date": ["c. 1836", "1836", "c. 1950", "1950?"]}).to_csv(path, index=False)
+    docs = load_corpus(path, ColumnSpec(text="text", year="date"))
+    docs["raw_date"] = ["c. 1836", "1836", "c. 1950", "1950?"]
+    loaded = S.make_periods(docs, year_column="year", mode="edges", edges=[1800, 1900, 2000])
+    unparsed = S.make_periods(docs, year_column="raw_date", mode="edges", edges=[1800, 1900, 2000])
+    assert loaded.codes.tolist() == unparsed.codes.tolist() == [0, 0, 1, 1]
+    assert unparsed.n_unparsable == 0 and not hasattr(S, "parse_years")  # no second parser in analysis.shift
 
 
 def test_equal_width_and_equal_count_bins_keep_each_year_in_one_bin():
@@ -261,7 +313,7 @@ def test_consecutive_and_vs_first_pairs_without_repeats(centres):
     rng = np.random.default_rng(7)
     X, y = _blobs(rng, [30, 30, 30, 30], np.vstack([centres, centres[:1]]))
     per = S.periods_from_codes(np.repeat([0, 1, 2, 3], 30), ["p1", "p2", "p3", "p4"])
-    res = S.analyse_shift(X, per, labels=y, n_permutations=49, n_boot=50)
+    res = S.analyse_shift(X, per, labels=y, n_permutations=49, n_bootstrap=50)
     got = [(p.earlier, p.later, p.consecutive, p.vs_first) for p in res.pairs]
     assert got == [("p1", "p2", True, True), ("p1", "p3", False, True), ("p2", "p3", True, False),
                    ("p1", "p4", False, True), ("p3", "p4", True, False)]
@@ -340,7 +392,7 @@ def test_rank_targets_orders_by_change(centres):
         Xa, ya = _blobs(rng, [40, 40], centres[:2])
         Xb, yb = _blobs(rng, [40 - n_new // 2, 40 - n_new // 2, n_new], centres)
         per = S.periods_from_codes(np.r_[np.zeros(80, int), np.ones(len(Xb), int)], ["1", "2"])
-        results[t] = S.analyse_shift(np.vstack([Xa, Xb]), per, labels=np.r_[ya, yb], n_permutations=0, n_boot=0,
+        results[t] = S.analyse_shift(np.vstack([Xa, Xb]), per, labels=np.r_[ya, yb], n_permutations=0, n_bootstrap=0,
                                      pairs="first_last")
     r = S.rank_targets(results)
     assert r["target"].tolist() == ["changed", "mild", "stable"]

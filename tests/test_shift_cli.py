@@ -32,7 +32,7 @@ def test_shift_writes_json_tables_and_figures(tmp_path, tiny_bert, cache_dir, ca
     for stem in ("counts", "shares", "metrics", "trajectory"):
         assert (out / f"{stem}.html").exists() and (out / f"{stem}.manifest.json").exists()
     manifest = json.loads((out / "pairs.manifest.json").read_text())
-    assert manifest["parameters"]["target"] == "plane_nn" and manifest["parameters"]["n_boot"] == 50
+    assert manifest["parameters"]["target"] == "plane_nn" and manifest["parameters"]["n_bootstrap"] == 50
     assert len(pd.read_csv(out / "pairs.csv")) == 3
 
 

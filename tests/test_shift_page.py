@@ -91,6 +91,53 @@ def test_shift_page_bad_edges_give_clear_message(tiny_bert, cache_dir):
     assert len(_charts(at)) == 1
 
 
+def _schema(obj, path: str = "") -> set[str]:
+    """Key paths of a JSON document; lists merge their items, and data-named keys (period names, senses, the
+    writer's own manifest) are not followed."""
+    data_keyed = {"shares.by_period", "shares.first_period", "shares.largest_from", "senses.silhouette", "parameters"}
+    if isinstance(obj, list):
+        return set().union(*(_schema(v, path) for v in obj)) if obj else set()
+    if not isinstance(obj, dict) or path in data_keyed:
+        return set()
+    out = set()
+    for k, v in obj.items():
+        sub = f"{path}.{k}" if path else str(k)
+        out |= {sub} | _schema(v, sub)
+    return out
+
+
+def test_page_download_and_cli_write_the_same_shift_json(tiny_bert, cache_dir, tmp_path, monkeypatch, capsys):
+    """The page's "shift.json" download and ``python -m analysis shift``'s shift.json have one schema."""
+    import json
+
+    import streamlit as st
+
+    from analysis.cli import main
+    from tests.conftest import DEMO
+
+    downloads = {}
+    original = st.download_button
+
+    def recording(label, data=None, *args, **kwargs):  # AppTest has no runtime to serve deferred downloads
+        downloads[kwargs.get("key")] = data
+        return original(label, data, *args, **kwargs)
+
+    monkeypatch.setattr(st, "download_button", recording)
+    at = _open(tiny_bert)
+    assert not at.error, [e.value for e in at.error]
+    data = downloads["shift_json"]
+    page_doc = json.loads(data() if callable(data) else data)
+    out = tmp_path / "cli"
+    rc = main(["shift", str(DEMO / "dwug_en"), "--target", "plane_nn", "--model", tiny_bert, "--out", str(out),
+               "--permutations", "99", "--boot", "50", "--formats", "html"])
+    assert rc == 0, capsys.readouterr().err
+    cli_doc = json.loads((out / "shift.json").read_text())
+    assert _schema(page_doc) == _schema(cli_doc)
+    assert {"pairs.apd_ci", "shares.n_bootstrap", "senses.k_choice", "typical.kwic", "trajectory.explained",
+            "parameters", "params.seed"} <= _schema(page_doc)
+    assert page_doc["target"] == cli_doc["target"] == "plane_nn" and page_doc["periods"] == cli_doc["periods"]
+
+
 @pytest.mark.browser
 @pytest.mark.slow
 def test_shift_page_in_chromium(app_server, browser_page):

@@ -29,7 +29,7 @@ def result():
     labels = np.r_[np.zeros(40, int), np.ones(30, int), np.full(30, 2)]
     codes = np.r_[np.zeros(30, int), np.ones(30, int), np.full(40, 2)]  # sense 2 only in the last period
     per = S.periods_from_codes(codes, ["1800s", "1900s", "2000s"])
-    res = S.analyse_shift(X, per, labels=labels, sense_names={2: "aircraft"}, n_permutations=99, n_boot=100)
+    res = S.analyse_shift(X, per, labels=labels, sense_names={2: "aircraft"}, n_permutations=99, n_bootstrap=100)
     return X, per, res
 
 

@@ -82,7 +82,7 @@ else:
     kwargs["year_column"] = c2.selectbox("Year column", _valid("shift_year_col", year_cols),
                                          key="shift_year_col")
     if mode == "edges":
-        yrs, _, _ = S.parse_years(occ[kwargs["year_column"]])
+        yrs, _, _ = S.year_values(occ[kwargs["year_column"]])
         fin = yrs[np.isfinite(yrs)]
         guess = ", ".join(f"{v:g}" for v in np.linspace(fin.min(), fin.max(), 3).round()) if fin.size else ""
         text = c3.text_input("Edges (increasing years, comma-separated)", value=guess, key="shift_edges",
@@ -143,10 +143,10 @@ sense_names = None
 if source == "senses":
     labels = np.asarray(from_senses, dtype=int)
     sense_names = {int(k): str(v) for k, v in (st.session_state.get("cluster_names") or {}).items()}
-    cluster_info = {"source": "Senses page", "k": int(len(set(labels[labels >= 0])))}
+    cluster_info = S.sense_info("Senses page", len(set(labels[labels >= 0])))
 elif source == "label":
     labels, sense_names = S.labels_from_column(occ["label"])
-    cluster_info = {"source": "gold label column", "k": len(sense_names)}
+    cluster_info = S.sense_info("gold label column", len(sense_names))
 else:
     k_text = c2.selectbox("k", ["auto"] + list(range(2, 11)), key="shift_k")
     seed = int(c3.number_input("Seed", value=0, step=1, key="shift_cluster_seed"))
@@ -161,8 +161,8 @@ else:
     lab, k_found, sil, notice = found
     labels = np.full(len(occ), S.NOISE_LABEL)
     labels[inside] = lab
-    cluster_info = {"source": "k-means on this page", "k": k_found, "k_choice": k_text, "seed": seed,
-                    "silhouette": {str(k): round(v, 4) for k, v in sil.items()}}
+    cluster_info = S.sense_info("k-means on this page", k_found, method="kmeans", k_choice=k_text, seed=seed,
+                                silhouette=sil, notice=notice)
     st.caption(f"k-means on the usages that have a period (unit length, common mean removed): "
                f"k = {k_found}" + (" chosen by silhouette" if k_text == "auto" else "") + ". Name the clusters on the "
                f"Senses page to see the names here." + (f" {md_escape(notice)}" if notice else ""))
@@ -171,16 +171,18 @@ with st.expander("Test settings", expanded=False):
     t1, t2, t3, t4, t5 = st.columns(5)
     n_perm = int(t1.number_input("Permutations", 0, 20000, S.DEFAULT_N_PERMUTATIONS, step=100, key="shift_perm",
                                  help="Shuffles of the period labels; p = (count(null ≥ observed) + 1) / (n + 1)."))
-    n_boot = int(t2.number_input("Bootstrap resamples", 0, 20000, S.DEFAULT_N_BOOT, step=100, key="shift_boot"))
+    n_bootstrap = int(t2.number_input("Bootstrap resamples", 0, 20000, S.DEFAULT_N_BOOT, step=100, key="shift_boot"))
     ci = float(t3.select_slider("Interval", options=[0.8, 0.9, 0.95, 0.99], value=S.DEFAULT_CI, key="shift_ci"))
     seed_tests = int(t4.number_input("Seed", value=0, step=1, key="shift_seed"))
     appear = int(t5.number_input("Appears with ≥ occurrences", 1, 50, 1, key="shift_appear",
                                  help="How many occurrences a sense needs in a period to count as having appeared "
                                       "there (1 = its first occurrence; more ignores stray, possibly misclustered "
                                       "usages)."))
-test_params = {"n_permutations": n_perm, "n_boot": n_boot, "ci": ci, "random_state": seed_tests,
+settings = S.ShiftSettings(n_permutations=n_perm, n_bootstrap=n_bootstrap, ci=ci, seed=seed_tests,
+                           appear_min_count=appear)
+test_params = {"n_permutations": n_perm, "n_bootstrap": n_bootstrap, "ci": ci, "seed": seed_tests,
                "appear_min_count": appear}
-analyse_args = (X, periods, labels, sense_names, n_perm, n_boot, ci, seed_tests, appear)
+analyse_args = (X, periods, labels, sense_names, settings)
 try:
     result = cs.job(cs.key_of("analyse", *analyse_args), "Comparing periods (permutation tests and bootstrap)",
                     cs.analyse_work, *analyse_args)
@@ -204,7 +206,7 @@ for name, first, largest in zip(result.shares.sense_names, result.shares.first_p
     text += f", largest from {largest}" if largest else ", never the largest"
     marks.append(text)
 st.markdown("  \n".join(marks))
-st.caption(f"Bars: share of each sense in each period; whiskers: {ci:.0%} bootstrap intervals ({n_boot} resamples "
+st.caption(f"Bars: share of each sense in each period; whiskers: {ci:.0%} bootstrap intervals ({n_bootstrap} resamples "
            f"of each period's occurrences). ▲ = the sense first appears, ★ = it first becomes the largest sense.")
 widgets.table(shares_frame, name=f"{target}_sense_shares", params=params, key="shift_shares_table",
               hide_index=True)
@@ -258,11 +260,10 @@ if len(typ):
     with st.expander("All typical occurrences as one table (CSV)"):
         widgets.table(typ, name=f"{target}_typical", params=params, key="shift_typ_table", hide_index=True)
 
+shift_report = S.ShiftReport(result=result, trajectory=traj, occurrences=occ, target=target, model=es.model,
+                             layer=layer_name, senses=cluster_info, parameters=params)
 st.download_button("Download everything above as shift.json", key="shift_json",
-                   data=lambda: json.dumps({**result.to_dict(), "target": target, "parameters": params,
-                                            "typical": traj.typical_frame().to_dict(orient="records")},
-                                           default=lambda o: None if isinstance(o, float) and np.isnan(o) else str(o),
-                                           indent=1),
+                   data=lambda: json.dumps(shift_report.to_dict(), indent=1, ensure_ascii=False),
                    file_name=f"{target}_shift.json", mime="application/json", on_click="ignore")
 
 # --------------------------------------------------------------------------------------------------- many targets
@@ -289,16 +290,17 @@ search = None if has_targets else {"regex": bool(state.get("regex")), "whole_wor
                                    "case_sensitive": bool(state.get("case_sensitive")),
                                    "labelled_hits": state.labelled_hits()}
 rank_key = cs.key_of("rank", state.settings_key(), wanted, repr(layer_spec), json.dumps(kwargs, default=str),
-                     senses_for_rank, n_perm, n_boot, seed_tests, drop_thin)
+                     senses_for_rank, n_perm, n_bootstrap, seed_tests, drop_thin)
 if st.button(f"Rank {len(wanted)} targets", key="shift_rank_button", disabled=len(wanted) < 2,
              help="Embeds every target's occurrences (cached) and compares the first and the last period."):
     st.session_state["shift_rank_pending"] = rank_key
 saved = st.session_state.get("shift_rank_result")
 if st.session_state.get("shift_rank_pending") == rank_key and (saved is None or saved[0] != rank_key):
     try:  # the model is resolved here: the work runs in a worker thread, which must not call Streamlit
-        done = cs.job(rank_key, f"Ranking {len(wanted)} targets", cs.rank_work, docs, wanted, search,
-                      cached.model(state.model_name()), state.model_name(), layer_spec, dict(kwargs),
-                      senses_for_rank, n_perm, n_boot, seed_tests, drop_thin)
+        rank_options = S.RankOptions.build(senses=senses_for_rank, n_permutations=n_perm, n_bootstrap=n_bootstrap,
+                                           seed=seed_tests, drop_thin_periods=drop_thin, **kwargs)
+        done = cs.job(rank_key, f"Ranking {len(wanted)} targets", cs.rank_work, docs, (wanted, search),
+                      (cached.model(state.model_name()), state.model_name()), layer_spec, rank_options)
     except SenseScopeError as exc:
         st.session_state.pop("shift_rank_pending", None)
         widgets.error(exc)

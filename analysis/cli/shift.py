@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from analysis import layers
+from analysis._util import json_clean
 from analysis.export import parse_formats
 from analysis.cli.embed import Progress, add_corpus_arguments, load_occurrences
 from analysis.cli._common import prepare_out_dir
@@ -32,23 +33,9 @@ from analysis.errors import ConfigError, CorpusError
 
 
 # ------------------------------------------------------------------------------------------------------------ helpers
-def _clean(obj):
-    """JSON-safe copy: NaN/inf -> None, numpy scalars -> Python."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [_clean(v) for v in obj.tolist()]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return None if not math.isfinite(float(obj)) else float(obj)
-    return obj
-
-
 def write_json(path: Path, obj) -> None:
-    path.write_text(json.dumps(_clean(obj), indent=1, ensure_ascii=False), encoding="utf-8")
+    """``obj`` as JSON (NaN as null) at ``path``."""
+    path.write_text(json.dumps(json_clean(obj), indent=1, ensure_ascii=False), encoding="utf-8")
 
 
 def parse_bins(text: str | None) -> tuple[int | None, list[float] | None]:
@@ -125,20 +112,22 @@ def layer_matrix(es, layer) -> tuple[np.ndarray, str]:
 
 
 def sense_labels(X, periods, occ, args):
-    """Sense labels for shares and JSD: clusters of the usages that have a period, or a column of the table."""
-    from analysis.shift import NOISE_LABEL, cluster_labels, labels_from_column
+    """Sense labels for shares and JSD: clusters of the usages that have a period, or a column of the table.
+
+    Returns (labels, names or None, :func:`analysis.shift.sense_info` record)."""
+    from analysis.shift import NOISE_LABEL, cluster_labels, labels_from_column, sense_info
 
     if args.senses == "column":
         if args.sense_column not in occ.columns:
             raise ConfigError(f"there is no sense column {args.sense_column!r} in the corpus")
         labels, names = labels_from_column(occ[args.sense_column])
-        return labels, names, {"source": f"column {args.sense_column!r}", "k": len(names)}
+        return labels, names, sense_info(f"column {args.sense_column!r}", len(names))
     inside = periods.codes >= 0
     labels = np.full(len(X), NOISE_LABEL)
     k = args.k if args.k == "auto" else int(args.k)
-    labels[inside], res = cluster_labels(X[inside], method=args.clusters, k=k, random_state=args.seed)
-    info = {"source": "clusters", "method": args.clusters, "k": int(res.k),
-            "silhouette": {str(kk): v for kk, v in (res.silhouette or {}).items()}, "notice": res.notice}
+    labels[inside], res = cluster_labels(X[inside], method=args.clusters, k=k, seed=args.seed)
+    info = sense_info("clusters", res.k, method=args.clusters, k_choice=args.k, seed=args.seed,
+                      silhouette=res.silhouette or {}, notice=res.notice)
     return labels, None, info
 
 
@@ -193,14 +182,11 @@ def thin_options(args) -> dict:
 
 
 def _layer_arg(text):
+    """``--layer`` as a layer spec (:mod:`analysis.layers`), read before any model loads; None = the default."""
     if text is None:
         return None
-    try:
-        return int(text)
-    except ValueError:
-        return text  # a range such as "4-6", read by analysis.senses.resolve_layers
-
-
+    layers.parse(text)  # a typo stops the run here, with the spec rules in the message
+    return text
 
 
 def _save_figures(figs: dict, out: Path, params: dict, formats) -> None:
@@ -223,11 +209,9 @@ def _add_shift(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder")
 
 
-def _run_shift(args) -> int:
+def _one_target(args):
+    """The occurrences of the one target and their periods (thin periods dropped or refused), before any embedding."""
     from analysis import shift as S
-    from analysis.corpus import kwic
-    from analysis.export import save_table
-    from analysis.plots import shift as P
 
     occ = load_occurrences(args)
     if "target" in occ.columns and occ["target"].nunique() > 1:
@@ -241,42 +225,55 @@ def _run_shift(args) -> int:
     for w in periods.warnings:
         print(f"warning: {w}", file=sys.stderr)
     S.check_periods(periods, how_to_drop=DROP_HINT)
+    return occ, periods, thin
+
+
+def _shift_report(args, occ, periods, thin):
+    """Embed, label the senses, compare the periods: the :class:`analysis.shift.ShiftReport` of the one target."""
+    from analysis import shift as S
+
+    layer = _layer_arg(args.layer)
     prepare_out_dir(args.out, create=False)  # a bad --out fails before the embedding and leaves nothing behind
     es = embed(occ, args)
-    X, layer_name = layer_matrix(es, _layer_arg(args.layer))
+    X, layer_name = layer_matrix(es, layer)
     labels, names, sense_info = sense_labels(X, periods, occ, args)
     result = S.analyse_shift(X, periods, labels=labels, sense_names=names, n_permutations=args.permutations,
-                             n_boot=args.boot, ci=args.ci, random_state=args.seed)
+                             n_bootstrap=args.boot, ci=args.ci, seed=args.seed)
     traj = S.trajectory(X, periods, n_typical=S.DEFAULT_N_TYPICAL if args.typical is None else args.typical)
-    typical = traj.typical_frame()
-    if len(typical):
-        rows = occ.iloc[typical["occurrence_id"].to_numpy()]
-        k = [kwic(t, s, e, 60) for t, s, e in zip(rows["text"], rows["start"], rows["end"])]
-        typical["doc_id"] = rows["doc_id"].astype(str).to_numpy()
-        typical["kwic"] = [f"{a}[{b}]{c}" for a, b, c in k]
     target = str(occ["target"].iloc[0]) if "target" in occ.columns else (args.target or "")
     params = {"command": "shift", "corpus": str(args.corpus), "target": target, "model": es.model,
               "layer": layer_name, "pooling": args.pooling, "window": args.window, "embedding_key": es.key,
               "periods": periods.to_dict(), "senses": sense_info, **thin, **result.params}
-    out = prepare_out_dir(args.out)
-    doc = result.to_dict()
-    doc.update({"target": target, "model": es.model, "layer": layer_name, "n_occurrences": int(len(occ)),
-                "senses": sense_info, "typical": typical.to_dict(orient="records"),
-                "trajectory": {"explained": list(traj.explained),
-                               "prototypes": traj.prototype_frame().to_dict(orient="records")}})
-    write_json(out / "shift.json", doc)
+    return S.ShiftReport(result=result, trajectory=traj, occurrences=occ, target=target, model=es.model,
+                         layer=layer_name, senses=sense_info, parameters=params)
+
+
+def _write_shift(report, out: Path, formats) -> None:
+    """shift.json, the tables (pairs, periods, shares, typical) and the figures, each with its manifest."""
+    from analysis.export import save_table
+    from analysis.plots import shift as P
+
+    result, traj, periods, params = report.result, report.trajectory, report.result.periods, report.parameters
+    write_json(out / "shift.json", report.to_dict())
     save_table(result.pairs_frame(), out, "pairs", params)
     save_table(periods.counts_frame(), out, "periods", params)
     save_table(result.shares.to_frame(), out, "shares", params)
-    save_table(typical, out, "typical", params)
+    save_table(report.typical_frame(), out, "typical", params)
     usages = pd.DataFrame({"x": traj.usage_xy[:, 0], "y": traj.usage_xy[:, 1],
                            "period": [periods.names[c] if c >= 0 else None for c in periods.codes]}).dropna()
     figs = {"counts": P.plot_period_counts(periods.counts_frame()),
             "shares": P.plot_sense_shares(result.shares.to_frame()),
             "metrics": P.plot_metrics_over_time(result.pairs_frame()),
             "trajectory": P.plot_trajectory(usages, traj.prototype_frame(), explained=traj.explained)}
-    _save_figures(figs, out, params, parse_formats(args.formats))
-    print(result.metric_table().to_string(index=False))
+    _save_figures(figs, out, params, formats)
+
+
+def _run_shift(args) -> int:
+    occ, periods, thin = _one_target(args)
+    report = _shift_report(args, occ, periods, thin)
+    out = prepare_out_dir(args.out)
+    _write_shift(report, out, parse_formats(args.formats))
+    print(report.result.metric_table().to_string(index=False))
     print(f"wrote {out / 'shift.json'} and tables/figures to {out}")
     return 0
 
@@ -295,12 +292,15 @@ def _add_rank(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder")
 
 
-def load_many(paths, *, targets=None, text_column=None, id_column=None, year_column=None, period_column=None,
-              label_column=None, regex=False, whole_word=True, case_sensitive=False) -> pd.DataFrame:
-    """One occurrences table over several corpora and targets (DWUG folders: every lemma is a target)."""
+def load_many(paths, *, targets=None, columns=None, search: dict | None = None) -> pd.DataFrame:
+    """One occurrences table over several corpora and targets (DWUG folders: every lemma is a target).
+
+    ``targets``: comma-separated targets to find (all of a corpus's own targets when it has spans and none are
+    named); ``columns``: an :class:`analysis.corpus.ColumnSpec`; ``search``: ``regex``, ``whole_word``,
+    ``case_sensitive`` for :func:`analysis.corpus.find_occurrences` in corpora without spans."""
     from analysis.corpus import ColumnSpec, find_occurrences, load_corpus
 
-    spec = ColumnSpec(text=text_column, id=id_column, year=year_column, period=period_column, label=label_column)
+    spec = columns or ColumnSpec()
     frames = []
     wanted = [t.strip() for t in (targets or "").split(",") if t.strip()]
     for path in paths:
@@ -312,11 +312,19 @@ def load_many(paths, *, targets=None, text_column=None, id_column=None, year_col
             if not wanted:
                 raise ConfigError(f"{path} has no target spans; name the targets to find with --targets a,b,c")
             for t in wanted:
-                frames.append(find_occurrences(docs, t, regex=regex, whole_word=whole_word,
-                                               case_sensitive=case_sensitive))
+                frames.append(find_occurrences(docs, t, **(search or {})))
     occ = pd.concat(frames, ignore_index=True)
     occ["occurrence_id"] = np.arange(len(occ))
     return occ
+
+
+def _load_many_args(args) -> pd.DataFrame:
+    from analysis.corpus import ColumnSpec
+
+    columns = ColumnSpec(text=args.text_column, id=args.id_column, year=args.year_column, period=args.period_column,
+                         label=args.label_column)
+    search = {"regex": args.regex, "whole_word": not args.substring, "case_sensitive": args.case_sensitive}
+    return load_many(args.corpus, targets=args.targets, columns=columns, search=search)
 
 
 def read_golds(files) -> "object | None":
@@ -333,40 +341,24 @@ def rank_layer(occ, X, args, gold=None):
     """Ranking (and evaluation) for one layer's vectors: what shift-rank computes, reusable by the benchmark."""
     from analysis import shift as S
 
-    pk = period_kwargs(occ, args)
-    ranking, results, skipped = S.shift_many(
-        occ, X, senses="column" if args.senses == "column" else "clusters", sense_column=args.sense_column,
+    options = S.RankOptions.build(
+        senses="column" if args.senses == "column" else "clusters", sense_column=args.sense_column,
         cluster_method=args.clusters, k=args.k if args.k == "auto" else int(args.k),
-        n_permutations=args.permutations, n_boot=args.boot, ci=args.ci, random_state=args.seed,
-        how_to_drop=DROP_HINT, **thin_options(args), **pk)
+        n_permutations=args.permutations, n_bootstrap=args.boot, ci=args.ci, seed=args.seed,
+        how_to_drop=DROP_HINT, **thin_options(args), **period_kwargs(occ, args))
+    ranking, results, skipped = S.shift_many(occ, X, options)
     evaluation = None
     if gold is not None:
         evaluation = S.evaluate_ranking(ranking, gold, binary_rule=args.binary_rule or S.DEFAULT_BINARY_RULE)
     return ranking, results, skipped, evaluation
 
 
-def _run_rank(args) -> int:
+def _write_rank(ranking, evaluation, gold, out: Path, params: dict, formats) -> None:
+    """ranking.csv, spearman.json and evaluation.json (with gold), and the figures."""
     from analysis import shift as S
     from analysis.export import save_table
     from analysis.plots import shift as P
 
-    thin_options(args)  # bad flags fail before any embedding
-    gold = read_golds(args.gold) if args.gold else None  # read first: a bad gold file fails before any embedding
-    occ = load_many(args.corpus, targets=args.targets, text_column=args.text_column, id_column=args.id_column,
-                    year_column=args.year_column, period_column=args.period_column, label_column=args.label_column,
-                    regex=args.regex, whole_word=not args.substring, case_sensitive=args.case_sensitive)
-    prepare_out_dir(args.out, create=False)
-    es = embed(occ, args)
-    X, layer_name = layer_matrix(es, _layer_arg(args.layer))
-    ranking, results, skipped, evaluation = rank_layer(occ, X, args, gold)
-    for t, why in skipped.items():
-        print(f"warning: skipped {t}: {why}", file=sys.stderr)
-    out = prepare_out_dir(args.out)
-    params = {"command": "shift-rank", "corpus": [str(c) for c in args.corpus], "model": es.model,
-              "layer": layer_name, "pooling": args.pooling, "window": args.window, "embedding_key": es.key,
-              "senses": args.senses, "clusters": args.clusters, "k": args.k, "n_permutations": args.permutations,
-              "n_boot": args.boot, "ci": args.ci, "seed": args.seed, "compared": "first vs last period",
-              "gold": [str(g) for g in args.gold], "skipped": skipped, **thin_options(args)}
     first = ["target", "apd", "prt", "jsd"]
     save_table(ranking[first + [c for c in ranking.columns if c not in first]], out, "ranking", params)
     figs = {f"ranking_{m}": P.plot_ranking(ranking, metric=m) for m in S.METRICS if ranking[m].notna().any()}
@@ -378,16 +370,21 @@ def _run_rank(args) -> int:
             for m in S.METRICS:
                 if df[m].notna().any():
                     figs[f"{m}_vs_gold"] = P.plot_metric_vs_gold(df, metric=m, rho=evaluation.spearman.get(m))
-        write_json(out / "evaluation.json", {**evaluation.to_dict(), "gold": gold.source, "layer": layer_name,
-                                              "model": es.model})
-    _save_figures(figs, out, params, parse_formats(args.formats))
-    show = ranking[first + ["n_first", "n_last"]]
+        write_json(out / "evaluation.json", {**evaluation.to_dict(), "gold": gold.source, "layer": params["layer"],
+                                              "model": params["model"]})
+    _save_figures(figs, out, params, formats)
+
+
+def _print_rank(ranking, evaluation, gold, out: Path) -> None:
+    from analysis.shift import METRICS
+
+    show = ranking[["target", "apd", "prt", "jsd", "n_first", "n_last"]]
     print(show.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if evaluation is not None:
         sp = evaluation.spearman_json()
         if gold.graded is not None:
             print("Spearman rho vs gold (n = {n}): ".format(n=sp["n"]) + ", ".join(
-                f"{m.upper()} {sp[m]:.3f}" if sp[m] is not None else f"{m.upper()} n/a" for m in S.METRICS))
+                f"{m.upper()} {sp[m]:.3f}" if sp[m] is not None else f"{m.upper()} n/a" for m in METRICS))
         if evaluation.accuracy:
             print(f"binary accuracy (n = {evaluation.n_binary}, rule {evaluation.binary_rule}): " + ", ".join(
                 f"{m.upper()} {v:.3f}" for m, v in evaluation.accuracy.items()))
@@ -395,6 +392,27 @@ def _run_rank(args) -> int:
             print(f"note: no gold for {', '.join(evaluation.unmatched_targets)}", file=sys.stderr)
     print(f"wrote {out / 'ranking.csv'}" + (f" and {out / 'spearman.json'}" if evaluation is not None
                                              and gold.graded is not None else ""))
+
+
+def _run_rank(args) -> int:
+    thin = thin_options(args)  # bad flags fail before any embedding
+    layer = _layer_arg(args.layer)
+    gold = read_golds(args.gold) if args.gold else None  # read first: a bad gold file fails before any embedding
+    occ = _load_many_args(args)
+    prepare_out_dir(args.out, create=False)
+    es = embed(occ, args)
+    X, layer_name = layer_matrix(es, layer)
+    ranking, results, skipped, evaluation = rank_layer(occ, X, args, gold)
+    for t, why in skipped.items():
+        print(f"warning: skipped {t}: {why}", file=sys.stderr)
+    out = prepare_out_dir(args.out)
+    params = {"command": "shift-rank", "corpus": [str(c) for c in args.corpus], "model": es.model,
+              "layer": layer_name, "pooling": args.pooling, "window": args.window, "embedding_key": es.key,
+              "senses": args.senses, "clusters": args.clusters, "k": args.k, "n_permutations": args.permutations,
+              "n_bootstrap": args.boot, "ci": args.ci, "seed": args.seed, "compared": "first vs last period",
+              "gold": [str(g) for g in args.gold], "skipped": skipped, **thin}
+    _write_rank(ranking, evaluation, gold, out, params, parse_formats(args.formats))
+    _print_rank(ranking, evaluation, gold, out)
     return 0
 
 

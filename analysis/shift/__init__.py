@@ -31,24 +31,37 @@ What is computed (see ``../shared/METHODS.md``)
 * **Trajectory** (:func:`trajectory`): period prototypes in a PCA of the usages (a linear projection, so a prototype
   sits exactly at the centroid of its usages' points), and the occurrences most typical of each period (highest
   cosine similarity to its prototype).
-* **Many targets** (:func:`rank_targets`, :func:`read_gold`, :func:`evaluate_ranking`): rank targets by the change
-  between their first and last period; Spearman's rho against graded gold and accuracy against binary gold.
+* **Many targets** (:func:`shift_many`, :func:`rank_targets`, :func:`read_gold`, :func:`evaluate_ranking`): rank
+  targets by the change between their first and last period; Spearman's rho against graded gold and accuracy against
+  binary gold.
+
+Years follow the project's one year rule, :func:`analysis.corpus.parse_years` ("c. 1836" is 1836).
+
+Modules
+-------
+``common`` defaults and errors · ``periods`` periods from a column or year bins · ``metrics`` APD, PRT, JSD ·
+``inference`` permutation tests and bootstrap (:class:`Inference`) · ``shares`` sense shares · ``labels`` sense
+labels (clusters or a column) · ``analyse`` one target (:class:`ShiftSettings`, :class:`ShiftResult`) ·
+``trajectory`` prototypes and typical occurrences · ``report`` ``shift.json`` (:class:`ShiftReport`, written by the
+page and the CLI) · ``ranking`` many targets (:class:`RankOptions`) · ``gold`` gold scores · ``evaluation`` a ranking
+against gold.
 """
 
 from __future__ import annotations
 
-from analysis.shift.analyse import PairResult, ShiftResult, analyse_shift, period_pairs
+from analysis.shift.analyse import PairResult, ShiftResult, ShiftSettings, analyse_shift, period_pairs
 from analysis.shift.common import (BINARY_RULES, DEFAULT_BINARY_RULE, DEFAULT_CI, DEFAULT_LAYER, DEFAULT_N_BINS,
                                    DEFAULT_N_BOOT, DEFAULT_N_PERMUTATIONS, DEFAULT_N_TYPICAL, METRIC_LABELS, METRICS,
                                    MIN_PERIOD_COUNT, NOISE_LABEL, PERIOD_MODES, THIN_PERIOD_COUNT, GoldFileError,
                                    OnePeriodError, PeriodError, ThinPeriodError)
 from analysis.shift.evaluation import Evaluation, binarise, evaluate_ranking
 from analysis.shift.gold import Gold, match_targets, read_gold
-from analysis.shift.inference import MetricResult, compare_periods
-from analysis.shift.labels import cluster_labels, labels_from_column
+from analysis.shift.inference import Inference, MetricResult, compare_periods
+from analysis.shift.labels import cluster_labels, labels_from_column, sense_info
 from analysis.shift.metrics import apd, jsd, jsd_from_counts, prt
-from analysis.shift.periods import Periods, check_periods, make_periods, parse_years, periods_from_codes
-from analysis.shift.ranking import rank_targets, shift_many
+from analysis.shift.periods import Periods, PeriodSpec, check_periods, make_periods, periods_from_codes, year_values
+from analysis.shift.ranking import SENSE_SOURCES, RankOptions, rank_targets, shift_many
+from analysis.shift.report import ShiftReport
 from analysis.shift.shares import SenseShares, sense_shares
 from analysis.shift.trajectory import Trajectory, trajectory
 
@@ -56,9 +69,10 @@ __all__ = [
     "BINARY_RULES", "DEFAULT_BINARY_RULE", "DEFAULT_CI", "DEFAULT_LAYER", "DEFAULT_N_BINS", "DEFAULT_N_BOOT",
     "DEFAULT_N_PERMUTATIONS", "DEFAULT_N_TYPICAL", "METRIC_LABELS", "METRICS", "MIN_PERIOD_COUNT", "NOISE_LABEL",
     "PERIOD_MODES", "THIN_PERIOD_COUNT", "GoldFileError", "OnePeriodError", "PeriodError", "ThinPeriodError",
-    "Periods", "check_periods", "make_periods", "parse_years", "periods_from_codes",
-    "apd", "prt", "jsd", "jsd_from_counts", "MetricResult", "compare_periods",
-    "SenseShares", "sense_shares", "PairResult", "ShiftResult", "analyse_shift", "period_pairs",
-    "cluster_labels", "labels_from_column", "rank_targets", "shift_many", "Trajectory", "trajectory",
+    "Periods", "PeriodSpec", "check_periods", "make_periods", "periods_from_codes", "year_values",
+    "apd", "prt", "jsd", "jsd_from_counts", "Inference", "MetricResult", "compare_periods",
+    "SenseShares", "sense_shares", "PairResult", "ShiftResult", "ShiftSettings", "analyse_shift", "period_pairs",
+    "cluster_labels", "labels_from_column", "sense_info", "SENSE_SOURCES", "RankOptions", "rank_targets",
+    "shift_many", "ShiftReport", "Trajectory", "trajectory",
     "Gold", "read_gold", "match_targets", "Evaluation", "binarise", "evaluate_ranking",
 ]

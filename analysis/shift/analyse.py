@@ -8,10 +8,10 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from analysis._util import as_matrix
 from analysis.errors import ConfigError
-from analysis.shift.common import DEFAULT_CI, DEFAULT_N_BOOT, DEFAULT_N_PERMUTATIONS, METRICS
-from analysis.shift.inference import MetricResult, compare_periods
-from analysis.shift.metrics import _as_matrix
+from analysis.shift.common import METRICS, with_fields
+from analysis.shift.inference import Inference, MetricResult, compare_periods
 from analysis.shift.periods import Periods, check_periods
 from analysis.shift.shares import SenseShares, sense_shares
 
@@ -51,6 +51,7 @@ class PairResult:
             out[f"{name}_ci"] = [m.ci_low, m.ci_high]
         return out
 
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Whole analysis for one target
 # ---------------------------------------------------------------------------------------------------------------------
@@ -76,8 +77,8 @@ class ShiftResult:
 
     def pairs_frame(self) -> pd.DataFrame:
         """Tidy table: one row per (pair, metric) with ``earlier``, ``later``, ``later_order``, ``consecutive``,
-        ``vs_first``, ``metric``, ``value``, ``p_value``, ``ci_low``, ``ci_high``, ``n_permutations``, ``n_boot``,
-        ``n_earlier``, ``n_later``."""
+        ``vs_first``, ``metric``, ``value``, ``p_value``, ``ci_low``, ``ci_high``, ``n_permutations``,
+        ``n_bootstrap``, ``n_earlier``, ``n_later``."""
         order = {n: i for i, n in enumerate(self.periods.names)}
         rows = []
         for pr in self.pairs:
@@ -85,8 +86,8 @@ class ShiftResult:
                 rows.append({"earlier": pr.earlier, "later": pr.later, "later_order": order[pr.later],
                              "consecutive": pr.consecutive, "vs_first": pr.vs_first, "metric": name,
                              "value": m.value, "p_value": m.p_value, "ci_low": m.ci_low, "ci_high": m.ci_high,
-                             "n_permutations": m.n_permutations, "n_boot": m.n_boot, "n_earlier": pr.n_earlier,
-                             "n_later": pr.n_later})
+                             "n_permutations": m.n_permutations, "n_bootstrap": m.n_bootstrap,
+                             "n_earlier": pr.n_earlier, "n_later": pr.n_later})
         return pd.DataFrame(rows)
 
     def metric_table(self) -> pd.DataFrame:
@@ -128,10 +129,43 @@ def period_pairs(n_periods: int) -> list[tuple[int, int, bool, bool]]:
     return [(a, b, c, f) for (a, b), (c, f) in sorted(pairs.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
 
 
-def analyse_shift(X, periods: Periods, *, labels=None, sense_names=None,
-                  n_permutations: int = DEFAULT_N_PERMUTATIONS, n_boot: int = DEFAULT_N_BOOT, ci: float = DEFAULT_CI,
-                  random_state: int = 0, metrics: Sequence[str] | None = None, appear_min_count: int = 1,
-                  pairs: str = "all") -> ShiftResult:
+@dataclass(frozen=True)
+class ShiftSettings(Inference):
+    """The settings of :func:`analyse_shift`: the tests (see :class:`Inference`) and what is compared.
+
+    Attributes
+    ----------
+    metrics : sequence of str, optional
+        Default: APD and PRT, plus JSD when labels are given.
+    appear_min_count : int
+        See :func:`analysis.shift.shares.sense_shares`.
+    pairs : {"all", "first_last"}
+        "all": consecutive pairs and each vs the first; "first_last": only the first vs the last period (ranking).
+    """
+
+    metrics: Sequence[str] | None = None
+    appear_min_count: int = 1
+    pairs: str = "all"
+
+
+def _plan(periods: Periods, pairs: str) -> list[tuple[int, int, bool, bool]]:
+    if pairs == "all":
+        return period_pairs(periods.n_periods)
+    if pairs == "first_last":
+        last = periods.n_periods - 1
+        return [(0, last, last == 1, True)]
+    raise ConfigError(f"unknown pairs {pairs!r}; use 'all' or 'first_last'")
+
+
+def _base_seed(seed) -> int:
+    """The integer every pair's generator is derived from (a Generator gives one draw of its own)."""
+    if isinstance(seed, np.random.Generator):
+        return int(seed.integers(2**63))
+    return int(seed)
+
+
+def analyse_shift(X, periods: Periods, *, labels=None, sense_names=None, settings: ShiftSettings | None = None,
+                  **fields) -> ShiftResult:
     """Sense shares per period and APD / PRT / JSD between periods, with significance.
 
     Parameters
@@ -142,54 +176,45 @@ def analyse_shift(X, periods: Periods, *, labels=None, sense_names=None,
     labels : array of shape (n_occurrences,), int, optional
         Sense cluster per occurrence (one clustering of all usages, −1 = noise). Without it, no shares and no JSD.
     sense_names : mapping label -> name, optional
-    n_permutations, n_boot, ci, random_state
-        See :func:`compare_periods`. Each pair gets its own generator derived from ``random_state``, so a pair's
-        result does not depend on which other pairs are computed.
-    metrics : sequence of str, optional
-        Default: APD and PRT, plus JSD when labels are given.
-    appear_min_count : int
-        See :func:`sense_shares`.
-    pairs : {"all", "first_last"}
-        "all": consecutive pairs and each vs the first; "first_last": only the first vs the last period (ranking).
+    settings : ShiftSettings, optional
+    **fields
+        :class:`ShiftSettings` fields (``n_permutations=``, ``n_bootstrap=``, ``ci=``, ``seed=``, ``metrics=``,
+        ``appear_min_count=``, ``pairs=``) instead of or on top of ``settings``. Each pair gets its own generator
+        derived from ``seed``, so a pair's result does not depend on which other pairs are computed.
 
     Returns
     -------
     ShiftResult
     """
-    X = _as_matrix(X, n_expected=periods.codes.size)
+    s = with_fields(settings or ShiftSettings(), fields)
+    X = as_matrix(X, n_rows=periods.codes.size)
     check_periods(periods)
-    if metrics is None:
-        metrics = METRICS if labels is not None else ("apd", "prt")
+    metrics = s.metrics if s.metrics is not None else (METRICS if labels is not None else ("apd", "prt"))
     if "jsd" in metrics and labels is None:
         raise ConfigError("JSD needs sense clusters; cluster the usages first (Senses page) or leave JSD out")
     if labels is not None:
         labels = np.asarray(labels).astype(int)
         if labels.shape != periods.codes.shape:
             raise ConfigError(f"there are {labels.size} sense labels but {periods.codes.size} occurrences")
-    if pairs == "all":
-        plan = period_pairs(periods.n_periods)
-    elif pairs == "first_last":
-        last = periods.n_periods - 1
-        plan = [(0, last, last == 1, True)]
-    else:
-        raise ConfigError(f"unknown pairs {pairs!r}; use 'all' or 'first_last'")
+    base = _base_seed(s.seed)
     results = []
-    for a, b, cons, first in plan:
+    for a, b, cons, first in _plan(periods, s.pairs):
         ma, mb = periods.codes == a, periods.codes == b
-        seed = np.random.SeedSequence([int(random_state), a, b])
+        pair_inference = Inference(n_permutations=s.n_permutations, n_bootstrap=s.n_bootstrap, ci=s.ci,
+                                   seed=np.random.default_rng(np.random.SeedSequence([base, a, b])))
         ms = compare_periods(X[ma], X[mb], labels_a=None if labels is None else labels[ma],
-                             labels_b=None if labels is None else labels[mb], n_permutations=n_permutations,
-                             n_boot=n_boot, ci=ci, random_state=np.random.default_rng(seed), metrics=metrics)
+                             labels_b=None if labels is None else labels[mb], metrics=metrics,
+                             inference=pair_inference)
         results.append(PairResult(earlier=periods.names[a], later=periods.names[b], n_earlier=int(ma.sum()),
                                   n_later=int(mb.sum()), consecutive=cons, vs_first=first, metrics=ms))
     shares = None
     if labels is not None:
-        shares = sense_shares(labels, periods, sense_names=sense_names, n_boot=n_boot, ci=ci,
-                              random_state=np.random.default_rng(np.random.SeedSequence([int(random_state), 10**6])),
-                              appear_min_count=appear_min_count)
-    params = {"n_permutations": int(n_permutations), "n_boot": int(n_boot), "ci": float(ci),
-              "random_state": int(random_state), "metrics": list(metrics), "pairs": pairs,
-              "appear_min_count": int(appear_min_count), "jsd_log": "natural",
+        shares = sense_shares(labels, periods, sense_names=sense_names, n_bootstrap=s.n_bootstrap, ci=s.ci,
+                              seed=np.random.default_rng(np.random.SeedSequence([base, 10**6])),
+                              appear_min_count=s.appear_min_count)
+    params = {"n_permutations": int(s.n_permutations), "n_bootstrap": int(s.n_bootstrap), "ci": float(s.ci),
+              "seed": base, "metrics": list(metrics), "pairs": s.pairs,
+              "appear_min_count": int(s.appear_min_count), "jsd_log": "natural",
               "permutation_p": "(count(null >= observed) + 1) / (n_permutations + 1)",
               "apd": "mean cosine distance over all cross-period pairs",
               "prt": "cosine distance between mean raw vectors", "jsd_noise": "label -1 left out"}

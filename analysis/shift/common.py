@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from analysis.errors import ConfigError, CorpusError, TooFewPointsError
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -14,7 +16,7 @@ DEFAULT_N_PERMUTATIONS = 999
 DEFAULT_N_BOOT = 1000
 #: Two-sided coverage of the bootstrap intervals.
 DEFAULT_CI = 0.95
-#: Vectors used for shift by default, as a layer spec of :func:`analysis.senses.resolve_layers`: the mean of the last
+#: Vectors used for shift by default, as a layer spec of :mod:`analysis.layers`: the mean of the last
 #: three hidden states (MiniLM: layers 4-6), the same default as the Senses page, so that clusters and shift metrics
 #: see the same vectors, and one that carries over to models of any depth. On DWUG EN (bench/eval_shift.py,
 #: BENCHMARKS.md) it is within sampling noise of the best single layer for APD and PRT; the embedding layer and the
@@ -62,3 +64,18 @@ class ThinPeriodError(TooFewPointsError):
 
 class GoldFileError(CorpusError):
     """A gold change-score file cannot be read."""
+
+
+#: Old keyword names that callers may still use (tests/test_plot_escaping.py passes ``n_boot=``).
+_OLD_NAMES = {"n_boot": "n_bootstrap", "random_state": "seed"}
+
+
+def with_fields(base, fields: dict):
+    """A copy of the options dataclass ``base`` with ``fields`` set (old names such as ``n_boot`` accepted)."""
+    fields = dict(fields)
+    for old, new in _OLD_NAMES.items():
+        if old in fields:
+            if new in fields:
+                raise ConfigError(f"give {new} or its old name {old}, not both")
+            fields[new] = fields.pop(old)
+    return replace(base, **fields)

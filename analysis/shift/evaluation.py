@@ -7,10 +7,10 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
+from analysis._util import finite_or_none
 from analysis.errors import ConfigError
 from analysis.shift.common import BINARY_RULES, DEFAULT_BINARY_RULE, METRICS, GoldFileError
 from analysis.shift.gold import Gold, match_targets
-from analysis.shift.shares import _num
 
 
 @dataclass(frozen=True)
@@ -50,12 +50,12 @@ class Evaluation:
 
     def spearman_json(self) -> dict:
         """The ``spearman.json`` of ``shift-rank``: ``{"apd": rho, "prt": rho, "jsd": rho, "n": targets}``."""
-        return {m: _num(self.spearman.get(m, float("nan"))) for m in METRICS} | {"n": int(self.n_graded)}
+        return {m: finite_or_none(self.spearman.get(m, float("nan"))) for m in METRICS} | {"n": int(self.n_graded)}
 
     def to_dict(self) -> dict:
-        return {"spearman": {m: _num(v) for m, v in self.spearman.items()},
-                "spearman_p": {m: _num(v) for m, v in self.spearman_p.items()}, "n_graded": self.n_graded,
-                "accuracy": {m: _num(v) for m, v in self.accuracy.items()}, "n_binary": self.n_binary,
+        return {"spearman": {m: finite_or_none(v) for m, v in self.spearman.items()},
+                "spearman_p": {m: finite_or_none(v) for m, v in self.spearman_p.items()}, "n_graded": self.n_graded,
+                "accuracy": {m: finite_or_none(v) for m, v in self.accuracy.items()}, "n_binary": self.n_binary,
                 "binary_rule": self.binary_rule, "matched": dict(self.matched),
                 "unmatched_targets": list(self.unmatched_targets)}
 
@@ -90,8 +90,6 @@ def evaluate_ranking(ranking: pd.DataFrame, gold: Gold, *, binary_rule: str = DE
     -------
     Evaluation
     """
-    from scipy.stats import spearmanr
-
     if gold.graded is None and gold.binary is None:
         raise GoldFileError("the gold file holds neither graded nor binary scores")
     targets = list(ranking["target"])
@@ -104,30 +102,51 @@ def evaluate_ranking(ranking: pd.DataFrame, gold: Gold, *, binary_rule: str = DE
         raise GoldFileError(f"no target matches the gold file's first column (targets: "
                             f"{', '.join(targets[:5])}; gold: {', '.join(keys[:5])})")
     unmatched = tuple(t for t in targets if t not in matched)
-    rho, rho_p, acc, pred = {}, {}, {}, {}
-    n_graded = n_binary = 0
-    if gold.graded is not None:
-        sub = ranking[ranking["target"].map(lambda t: t in mg)]
-        g = sub["target"].map(lambda t: gold.graded[mg[t]]).astype(float)
-        n_graded = len(sub)
-        for m in METRICS:
-            ok = sub[m].notna()
-            if ok.sum() >= 3 and sub.loc[ok, m].nunique() > 1 and g[ok].nunique() > 1:
-                r = spearmanr(sub.loc[ok, m], g[ok])
-                rho[m], rho_p[m] = float(r.statistic), float(r.pvalue)
-            else:
-                rho[m], rho_p[m] = float("nan"), float("nan")
-    if gold.binary is not None:
-        sub = ranking[ranking["target"].map(lambda t: t in mb)]
-        g = sub["target"].map(lambda t: gold.binary[mb[t]]).astype(int)
-        n_binary = len(sub)
-        for m in METRICS:
-            ok = sub[m].notna()
-            if ok.sum() == 0:
-                continue
-            b = binarise(sub.loc[ok, m], sub.loc[ok, f"{m}_p"], rule=binary_rule, alpha=alpha)
-            acc[m] = float((b.to_numpy() == g[ok].to_numpy()).mean())
-            pred[m] = dict(zip(sub.loc[ok, "target"], b.astype(int)))
-    return Evaluation(spearman=rho, spearman_p=rho_p, n_graded=n_graded, accuracy=acc, n_binary=n_binary,
+    rho, rho_p = _graded_scores(ranking, gold.graded, mg) if gold.graded is not None else ({}, {})
+    acc, pred = _binary_scores(ranking, gold.binary, mb, binary_rule, alpha) if gold.binary is not None else ({}, {})
+    return Evaluation(spearman=rho, spearman_p=rho_p, n_graded=_n_in(ranking, mg) if gold.graded is not None else 0,
+                      accuracy=acc, n_binary=_n_in(ranking, mb) if gold.binary is not None else 0,
                       binary_rule=binary_rule, matched=matched, unmatched_targets=unmatched, predicted_binary=pred,
                       matched_graded=mg, matched_binary=mb)
+
+
+def _with_gold(ranking: pd.DataFrame, scores: Mapping, matched: Mapping[str, str]) -> tuple[pd.DataFrame, pd.Series]:
+    """The ranking rows of the matched targets and their gold scores."""
+    sub = ranking[ranking["target"].map(lambda t: t in matched)]
+    return sub, sub["target"].map(lambda t: scores[matched[t]])
+
+
+def _n_in(ranking: pd.DataFrame, matched: Mapping[str, str]) -> int:
+    return int(ranking["target"].map(lambda t: t in matched).sum())
+
+
+def _graded_scores(ranking, graded, matched) -> tuple[dict, dict]:
+    """Spearman's rho (and its p) of each metric against graded gold; NaN with < 3 targets or constant values."""
+    from scipy.stats import spearmanr
+
+    sub, g = _with_gold(ranking, graded, matched)
+    g = g.astype(float)
+    rho, rho_p = {}, {}
+    for m in METRICS:
+        ok = sub[m].notna()
+        if ok.sum() >= 3 and sub.loc[ok, m].nunique() > 1 and g[ok].nunique() > 1:
+            r = spearmanr(sub.loc[ok, m], g[ok])
+            rho[m], rho_p[m] = float(r.statistic), float(r.pvalue)
+        else:
+            rho[m], rho_p[m] = float("nan"), float("nan")
+    return rho, rho_p
+
+
+def _binary_scores(ranking, binary, matched, rule: str, alpha: float) -> tuple[dict, dict]:
+    """Accuracy of each metric's changed/stable decision (:func:`binarise`) against binary gold, and the decisions."""
+    sub, g = _with_gold(ranking, binary, matched)
+    g = g.astype(int)
+    acc, pred = {}, {}
+    for m in METRICS:
+        ok = sub[m].notna()
+        if ok.sum() == 0:
+            continue
+        b = binarise(sub.loc[ok, m], sub.loc[ok, f"{m}_p"], rule=rule, alpha=alpha)
+        acc[m] = float((b.to_numpy() == g[ok].to_numpy()).mean())
+        pred[m] = dict(zip(sub.loc[ok, "target"], b.astype(int)))
+    return acc, pred

@@ -10,7 +10,7 @@ from analysis.shift.common import NOISE_LABEL
 from analysis.shift.periods import _is_missing
 
 
-def cluster_labels(X, *, method: str = "kmeans", k="auto", k_range=(2, 10), random_state: int = 0):
+def cluster_labels(X, *, method: str = "kmeans", k="auto", k_range=(2, 10), seed=0):
     """Sense clusters of all usages for JSD, when the Senses page has not clustered them.
 
     The vectors are made unit length with the common mean removed (pinned here: this is the preparation
@@ -20,6 +20,9 @@ def cluster_labels(X, *, method: str = "kmeans", k="auto", k_range=(2, 10), rand
     Parameters
     ----------
     X : array of shape (n_occurrences, dim)
+    method, k, k_range
+        See :func:`analysis.senses.cluster_vectors`.
+    seed : int or numpy Generator
 
     Returns
     -------
@@ -33,7 +36,7 @@ def cluster_labels(X, *, method: str = "kmeans", k="auto", k_range=(2, 10), rand
     from analysis.senses import Preprocessing
 
     Z = preprocess(np.asarray(X, dtype=np.float32), Preprocessing(normalize=True, remove_mean=True, n_directions=0))
-    res = cluster_vectors(Z, method=method, k=k, k_range=k_range, random_state=random_state)
+    res = cluster_vectors(Z, method=method, k=k, k_range=k_range, seed=seed)
     return np.asarray(res.labels, dtype=int), res
 
 
@@ -57,3 +60,16 @@ def labels_from_column(values) -> tuple[np.ndarray, dict[int, str]]:
     lookup = {v: i for i, v in enumerate(order)}
     labels = np.array([lookup[v] if v is not None else NOISE_LABEL for v in s], dtype=int)
     return labels, {i: v for v, i in lookup.items()}
+
+
+def sense_info(source: str, k: int, *, method: str | None = None, k_choice=None, seed=None,
+               silhouette: dict | None = None, notice: str | None = None) -> dict:
+    """How the sense labels were made, one schema for ``shift.json`` whoever writes it (page or CLI).
+
+    ``source`` says where they came from (clusters made here, the Senses page, a column); ``k`` is the number of
+    senses; the clustering's method, the k asked for (``k_choice``), its seed, silhouette per k and notice are None
+    where the labels were not clustered here.
+    """
+    return {"source": source, "k": int(k), "method": method, "k_choice": k_choice, "seed": seed,
+            "silhouette": None if silhouette is None else {str(kk): round(float(v), 4) for kk, v in silhouette.items()},
+            "notice": notice}

@@ -4,28 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from analysis._util import as_matrix, unit_rows
 from analysis.errors import ConfigError, TooFewPointsError
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Vector helpers
-# ---------------------------------------------------------------------------------------------------------------------
-def _as_matrix(X, n_expected: int | None = None) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2:
-        raise ConfigError(f"vectors must be a 2-d array (n_occurrences, dim); got shape {X.shape}")
-    if n_expected is not None and X.shape[0] != n_expected:
-        raise ConfigError(f"there are {X.shape[0]} vectors but {n_expected} period assignments")
-    if not np.all(np.isfinite(X)):
-        raise ConfigError("some vectors contain NaN or infinite values")
-    return X
-
-
-def _unit(X: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    if np.any(norms == 0):
-        raise ConfigError(f"{int(np.sum(norms == 0))} vector(s) are all zeros; cosine distance is undefined for them")
-    return X / norms
 
 
 def apd(A, B) -> float:
@@ -41,13 +21,13 @@ def apd(A, B) -> float:
     float
         mean over i, j of 1 − cos(a_i, b_j), computed as 1 − ⟨mean(â), mean(b̂)⟩ (exact, O((n_a + n_b)·dim)).
     """
-    A, B = _unit(_as_matrix(A)), _unit(_as_matrix(B))
+    A, B = unit_rows(as_matrix(A)), unit_rows(as_matrix(B))
     return float(1.0 - A.mean(axis=0) @ B.mean(axis=0))
 
 
 def prt(A, B) -> float:
     """Cosine distance between the prototypes (mean vectors) of two sets of usages, shapes (n_a, dim), (n_b, dim)."""
-    a, b = _as_matrix(A).mean(axis=0), _as_matrix(B).mean(axis=0)
+    a, b = as_matrix(A).mean(axis=0), as_matrix(B).mean(axis=0)
     na, nb = np.linalg.norm(a), np.linalg.norm(b)
     if na == 0 or nb == 0:
         raise ConfigError("a period prototype is the zero vector; cosine distance is undefined")

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from analysis._util import natural_key, natural_sorted
+from analysis.corpus import parse_years
 from analysis.errors import ConfigError
 from analysis.shift.common import (DEFAULT_N_BINS, MIN_PERIOD_COUNT, PERIOD_MODES, THIN_PERIOD_COUNT,
                                    OnePeriodError, PeriodError, ThinPeriodError)
@@ -119,66 +119,27 @@ class Periods:
                 "n_out_of_range": self.n_out_of_range, "n_dropped": self.n_dropped, "warnings": list(self.warnings)}
 
 
-# A year: optional sign, 1-4 digits, optionally followed by -MM or -MM-DD (ISO-like) or a time; "c. 1836" and
-# "1836?" are NOT accepted: an uncertain date is the user's call, not ours.
-_YEAR_RE = re.compile(r"^\s*(-?\d{1,4})(?:[-/.]\d{1,2}(?:[-/.]\d{1,2})?)?(?:[T ]\d{1,2}:\d{2}(?::\d{2})?\S*)?\s*$")
-
-
-def parse_years(values: Sequence | pd.Series) -> tuple[np.ndarray, int, int]:
-    """Turn a column of years or dates into float years.
+def year_values(values: Sequence | pd.Series) -> tuple[np.ndarray, int, int]:
+    """Years of a column as floats, by the project's one year rule (:func:`analysis.corpus.parse_years`).
 
     Parameters
     ----------
     values : sequence of length n
-        ints, floats, strings such as ``"1836"`` or ``"1836-05-01"``, datetimes, or missing values.
+        ints, floats, strings such as ``"1836"``, ``"1836-05-01"`` or ``"c. 1836"``, datetimes, or missing values.
 
     Returns
     -------
     years : ndarray of shape (n,), float
         The year, NaN where there is none.
     n_missing : int
-        Empty values (None, NaN, "").
+        Empty values (None, NaN, NaT, "").
     n_unparsable : int
-        Non-empty values that are not a year.
+        Non-empty values that are not a year (``"n.d."``, ``1836.5``).
     """
-    s = pd.Series(values, dtype=object) if not isinstance(values, pd.Series) else values
-    if pd.api.types.is_datetime64_any_dtype(s):
-        years = s.dt.year.astype("float64").to_numpy()
-        return years, int(np.isnan(years).sum()), 0
-    out = np.full(len(s), np.nan)
-    n_missing = n_unparsable = 0
-    for i, v in enumerate(s.tolist()):
-        if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT:
-            n_missing += 1
-        elif isinstance(v, (bool, np.bool_)):
-            n_unparsable += 1
-        elif isinstance(v, (int, np.integer)):
-            out[i] = float(v)
-        elif isinstance(v, (float, np.floating)):
-            if math.isfinite(v):
-                out[i] = float(v)
-            else:
-                n_unparsable += 1
-        elif hasattr(v, "year") and isinstance(getattr(v, "year"), (int, np.integer)):
-            out[i] = float(v.year)
-        else:
-            text = str(v).strip()
-            if not text:
-                n_missing += 1
-                continue
-            m = _YEAR_RE.match(text)
-            if m is None:
-                try:  # "1836.0" from a float column read as text
-                    f = float(text)
-                except ValueError:
-                    f = math.nan
-                if math.isfinite(f):
-                    out[i] = f
-                else:
-                    n_unparsable += 1
-            else:
-                out[i] = float(m.group(1))
-    return out, n_missing, n_unparsable
+    s = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    years = parse_years(s).to_numpy(dtype="float64", na_value=np.nan)
+    empty = np.array([_is_missing(v) or (isinstance(v, str) and not v.strip()) for v in s.tolist()], dtype=bool)
+    return years, int(empty.sum()), int((np.isnan(years) & ~empty).sum())
 
 
 def _is_missing(v) -> bool:
@@ -221,15 +182,12 @@ def _assign_bins(years: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return codes
 
 
-def make_periods(occurrences: pd.DataFrame, *, period_column: str | None = None, year_column: str | None = None,
-                 mode: str | None = None, n_bins: int = DEFAULT_N_BINS, edges: Sequence[float] | None = None,
-                 order: Sequence[str] | None = None, thin_count: int = THIN_PERIOD_COUNT) -> Periods:
-    """Assign each occurrence to a period.
+@dataclass(frozen=True)
+class PeriodSpec:
+    """How to make periods (see :func:`make_periods`).
 
-    Parameters
+    Attributes
     ----------
-    occurrences : DataFrame with n rows
-        The occurrences table (row order = embedding set order).
     period_column : str, optional
         A column whose values are the periods (e.g. DWUG ``grouping``). Used with ``mode="column"`` (the default when
         it is given).
@@ -243,114 +201,168 @@ def make_periods(occurrences: pd.DataFrame, *, period_column: str | None = None,
         Increasing bin edges for ``mode="edges"``; bins are [e0, e1), [e1, e2), ..., [e_{k-1}, e_k].
     order : sequence of str, optional
         Time order of the period names for ``mode="column"`` (default: numeric order if all names are numbers,
-        otherwise by the median year of each period when ``year_column`` is given, otherwise alphabetical).
+        otherwise by the median year of each period when ``year_column`` is given, otherwise natural order).
     thin_count : int
         Periods with fewer occurrences get a warning.
+    """
+
+    period_column: str | None = None
+    year_column: str | None = None
+    mode: str | None = None
+    n_bins: int = DEFAULT_N_BINS
+    edges: Sequence[float] | None = None
+    order: Sequence[str] | None = None
+    thin_count: int = THIN_PERIOD_COUNT
+
+    def resolved_mode(self) -> str:
+        """The mode, defaulted from the columns given; a ConfigError for an unknown one."""
+        mode = self.mode
+        if mode is None:
+            mode = "column" if self.period_column else ("edges" if self.edges is not None else "equal-width")
+        if mode not in PERIOD_MODES:
+            raise ConfigError(f"unknown period mode {mode!r}; choose one of {', '.join(PERIOD_MODES)}")
+        return mode
+
+
+def make_periods(occurrences: pd.DataFrame, spec: PeriodSpec | None = None, **fields) -> Periods:
+    """Assign each occurrence to a period: the values of a period column, or bins of a year column.
+
+    Parameters
+    ----------
+    occurrences : DataFrame with n rows
+        The occurrences table (row order = embedding set order).
+    spec : PeriodSpec, optional
+    **fields
+        :class:`PeriodSpec` fields (``period_column=``, ``year_column=``, ``mode=``, ``n_bins=``, ``edges=``,
+        ``order=``, ``thin_count=``), given instead of or on top of ``spec``.
 
     Returns
     -------
     Periods
+        Rows without a period value or a year inside the bins get code -1 and are counted by reason.
     """
-    if mode is None:
-        mode = "column" if period_column else ("edges" if edges is not None else "equal-width")
-    if mode not in PERIOD_MODES:
-        raise ConfigError(f"unknown period mode {mode!r}; choose one of {', '.join(PERIOD_MODES)}")
-    cols = list(occurrences.columns)
-    warnings: list[str] = []
+    spec = replace(spec or PeriodSpec(), **fields)
+    mode = spec.resolved_mode()
     if mode == "column":
-        if not period_column:
-            raise PeriodError("choose a period column (or bin a year column instead)")
-        if period_column not in occurrences.columns:
-            raise PeriodError(f"column {period_column!r} is not in the occurrences table "
-                              f"(columns: {', '.join(map(str, cols))})")
-        raw = occurrences[period_column]
-        text = pd.Series([None if _is_missing(v) else
-                          (str(int(v)) if isinstance(v, (float, np.floating)) and float(v).is_integer()
-                           else str(v).strip()) for v in raw.tolist()], index=raw.index, dtype=object)
-        missing = text.isna() | (text == "")
-        n_missing = int(missing.sum())
-        present = sorted(set(text[~missing]))
-        if not present:
-            raise PeriodError(f"column {period_column!r} has no values; every row is empty")
-        if order is not None:
-            order = [str(o) for o in order]
-            unknown = [p for p in present if p not in order]
-            if unknown:
-                raise PeriodError(f"the period order does not mention {', '.join(map(repr, unknown[:5]))}")
-            names = [o for o in order if o in present]
-        elif all(natural_key(p)[0] == 0 for p in present):  # all numbers: by value
-            names = natural_sorted(present)
-        elif year_column and year_column in occurrences.columns:
-            years, _, _ = parse_years(occurrences[year_column])
-            med = {p: np.nanmedian(years[(text == p).to_numpy()]) if np.isfinite(years[(text == p).to_numpy()]).any()
-                   else np.inf for p in present}
-            names = sorted(present, key=lambda p: (med[p], natural_key(p)))
-        else:
-            names = natural_sorted(present)  # "period 2" before "period 10"
-        lookup = {n: i for i, n in enumerate(names)}
-        codes = np.array([lookup.get(t, -1) if isinstance(t, str) else -1 for t in text], dtype=int)
-        if n_missing:
-            warnings.append(f"{n_missing} row(s) have no value in {period_column!r} and are left out")
-        counts = tuple(int(np.sum(codes == i)) for i in range(len(names)))
-        periods = Periods(codes=codes, names=tuple(names), counts=counts, source="column", column=period_column,
-                          n_missing=n_missing)
-        return _finish(periods, warnings, thin_count)
+        periods, warnings = _column_periods(occurrences, spec)
+    else:
+        periods, warnings = _year_periods(occurrences, spec, mode)
+    return _finish(periods, warnings, spec.thin_count)
 
-    if not year_column:
-        raise PeriodError("choose a year column to bin (or use a period column)")
-    if year_column not in occurrences.columns:
-        raise PeriodError(f"column {year_column!r} is not in the occurrences table "
-                          f"(columns: {', '.join(map(str, cols))})")
-    years, n_missing, n_unparsable = parse_years(occurrences[year_column])
-    finite = years[np.isfinite(years)]
-    if finite.size == 0:
-        raise PeriodError(f"none of the {len(years)} rows has a parsable year in column {year_column!r}")
+
+def _column(occurrences: pd.DataFrame, name: str | None, what: str) -> pd.Series:
+    if not name:
+        raise PeriodError(what)
+    if name not in occurrences.columns:
+        raise PeriodError(f"column {name!r} is not in the occurrences table "
+                          f"(columns: {', '.join(map(str, occurrences.columns))})")
+    return occurrences[name]
+
+
+def _column_periods(occurrences: pd.DataFrame, spec: PeriodSpec) -> tuple[Periods, list[str]]:
+    """Periods = the distinct values of ``spec.period_column`` (integral floats read as whole numbers)."""
+    raw = _column(occurrences, spec.period_column, "choose a period column (or bin a year column instead)")
+    text = pd.Series([None if _is_missing(v) else
+                      (str(int(v)) if isinstance(v, (float, np.floating)) and float(v).is_integer()
+                       else str(v).strip()) for v in raw.tolist()], index=raw.index, dtype=object)
+    missing = text.isna() | (text == "")
+    n_missing = int(missing.sum())
+    present = sorted(set(text[~missing]))
+    if not present:
+        raise PeriodError(f"column {spec.period_column!r} has no values; every row is empty")
+    names = _column_order(present, text, occurrences, spec)
+    lookup = {n: i for i, n in enumerate(names)}
+    codes = np.array([lookup.get(t, -1) if isinstance(t, str) else -1 for t in text], dtype=int)
+    warnings = [f"{n_missing} row(s) have no value in {spec.period_column!r} and are left out"] if n_missing else []
+    counts = tuple(int(np.sum(codes == i)) for i in range(len(names)))
+    return Periods(codes=codes, names=tuple(names), counts=counts, source="column", column=spec.period_column,
+                   n_missing=n_missing), warnings
+
+
+def _column_order(present: list[str], text: pd.Series, occurrences: pd.DataFrame, spec: PeriodSpec) -> list[str]:
+    """Time order of period names: the given order, else by value (all numbers), else by median year, else natural."""
+    if spec.order is not None:
+        order = [str(o) for o in spec.order]
+        unknown = [p for p in present if p not in order]
+        if unknown:
+            raise PeriodError(f"the period order does not mention {', '.join(map(repr, unknown[:5]))}")
+        return [o for o in order if o in present]
+    if all(natural_key(p)[0] == 0 for p in present):  # all numbers: by value
+        return natural_sorted(present)
+    if spec.year_column and spec.year_column in occurrences.columns:
+        years, _, _ = year_values(occurrences[spec.year_column])
+        med = {p: np.nanmedian(years[(text == p).to_numpy()]) if np.isfinite(years[(text == p).to_numpy()]).any()
+               else np.inf for p in present}
+        return sorted(present, key=lambda p: (med[p], natural_key(p)))
+    return natural_sorted(present)  # "period 2" before "period 10"
+
+
+def _year_periods(occurrences: pd.DataFrame, spec: PeriodSpec, mode: str) -> tuple[Periods, list[str]]:
+    """Periods = bins of the years in ``spec.year_column`` (equal-width, equal-count or given edges)."""
+    column = _column(occurrences, spec.year_column, "choose a year column to bin (or use a period column)")
+    years, n_missing, n_unparsable = year_values(column)
+    if not np.isfinite(years).any():
+        raise PeriodError(f"none of the {len(years)} rows has a parsable year in column {spec.year_column!r}")
+    warnings = []
     if n_missing:
-        warnings.append(f"{n_missing} row(s) have no (parsable) year in {year_column!r} and are left out")
+        warnings.append(f"{n_missing} row(s) have no (parsable) year in {spec.year_column!r} and are left out")
     if n_unparsable:
-        warnings.append(f"{n_unparsable} row(s) have a value in {year_column!r} that is not a year and are left out")
+        warnings.append(f"{n_unparsable} row(s) have a value in {spec.year_column!r} that is not a year and are "
+                        f"left out")
     integral = _is_integral(years)
-    lo, hi = float(finite.min()), float(finite.max())
     n_out = 0
     if mode == "edges":
-        if edges is None or len(edges) < 2:
-            raise PeriodError("give at least two bin edges (e.g. 1810, 1860, 2010)")
-        e = np.asarray([float(x) for x in edges])
-        if not np.all(np.isfinite(e)) or np.any(np.diff(e) <= 0):
-            raise PeriodError(f"bin edges must be finite and strictly increasing; got {', '.join(f'{x:g}' for x in e)}")
+        e = _given_edges(spec.edges)
         n_out = int(np.sum(np.isfinite(years) & ((years < e[0]) | (years > e[-1]))))
         if n_out:
             warnings.append(f"{n_out} row(s) have a year outside {e[0]:g}–{e[-1]:g} and are left out")
     else:
-        if int(n_bins) < 2:
-            raise PeriodError(f"use at least 2 bins (got {n_bins})")
-        n_bins = int(n_bins)
-        if lo == hi:
-            left = n_missing + n_unparsable
-            raise OnePeriodError(f"every dated row has the same year ({lo:g}); there is only one period"
-                                 + (f" ({left} row(s) without a (parsable) year left out)" if left else ""))
-        if mode == "equal-width":
-            e = np.linspace(lo, hi, n_bins + 1)
-            if integral:
-                # Cut between whole years so that each year falls in exactly one bin and names are exact.
-                e[1:-1] = np.ceil(e[1:-1])
-                e = np.unique(e)
-        else:  # equal-count: cut at quantiles of the years; all rows of one year stay in one bin.
-            srt = np.sort(finite)
-            cuts = [srt[min(len(srt) - 1, int(math.ceil(len(srt) * i / n_bins)))] for i in range(1, n_bins)]
-            # The top edge lies just above the largest year so that a cut at that year still leaves it a bin.
-            top = hi + 1 if integral else float(np.nextafter(hi, np.inf))
-            e = np.unique(np.concatenate([[lo], cuts, [top]]))
-            if len(e) - 1 < n_bins:
-                warnings.append(f"only {len(e) - 1} equal-count bins are possible because many rows share a year "
-                                f"(asked for {n_bins})")
+        e = _computed_edges(years, spec.n_bins, mode, integral, n_left=n_missing + n_unparsable, warnings=warnings)
     codes = _assign_bins(years, e)
     names = _bin_names(e, integral, closed_last=mode != "equal-count")
     counts = tuple(int(np.sum(codes == i)) for i in range(len(names)))
-    periods = Periods(codes=codes, names=tuple(names), counts=counts, source=mode, column=year_column,
-                      edges=tuple(float(x) for x in e), n_missing=n_missing, n_unparsable=n_unparsable,
-                      n_out_of_range=n_out)
-    return _finish(periods, warnings, thin_count)
+    return Periods(codes=codes, names=tuple(names), counts=counts, source=mode, column=spec.year_column,
+                   edges=tuple(float(x) for x in e), n_missing=n_missing, n_unparsable=n_unparsable,
+                   n_out_of_range=n_out), warnings
+
+
+def _given_edges(edges: Sequence[float] | None) -> np.ndarray:
+    if edges is None or len(edges) < 2:
+        raise PeriodError("give at least two bin edges (e.g. 1810, 1860, 2010)")
+    e = np.asarray([float(x) for x in edges])
+    if not np.all(np.isfinite(e)) or np.any(np.diff(e) <= 0):
+        raise PeriodError(f"bin edges must be finite and strictly increasing; got {', '.join(f'{x:g}' for x in e)}")
+    return e
+
+
+def _computed_edges(years: np.ndarray, n_bins: int, mode: str, integral: bool, *, n_left: int,
+                    warnings: list[str]) -> np.ndarray:
+    """Edges of ``n_bins`` equal-width bins over the year range, or equal-count bins at quantiles of the years."""
+    if int(n_bins) < 2:
+        raise PeriodError(f"use at least 2 bins (got {n_bins})")
+    n_bins = int(n_bins)
+    finite = years[np.isfinite(years)]
+    lo, hi = float(finite.min()), float(finite.max())
+    if lo == hi:
+        raise OnePeriodError(f"every dated row has the same year ({lo:g}); there is only one period"
+                             + (f" ({n_left} row(s) without a (parsable) year left out)" if n_left else ""))
+    if mode == "equal-width":
+        e = np.linspace(lo, hi, n_bins + 1)
+        if integral:
+            # Cut between whole years so that each year falls in exactly one bin and names are exact.
+            e[1:-1] = np.ceil(e[1:-1])
+            e = np.unique(e)
+        return e
+    # equal-count: cut at quantiles of the years; all rows of one year stay in one bin.
+    srt = np.sort(finite)
+    cuts = [srt[min(len(srt) - 1, int(math.ceil(len(srt) * i / n_bins)))] for i in range(1, n_bins)]
+    # The top edge lies just above the largest year so that a cut at that year still leaves it a bin.
+    top = hi + 1 if integral else float(np.nextafter(hi, np.inf))
+    e = np.unique(np.concatenate([[lo], cuts, [top]]))
+    if len(e) - 1 < n_bins:
+        warnings.append(f"only {len(e) - 1} equal-count bins are possible because many rows share a year "
+                        f"(asked for {n_bins})")
+    return e
 
 
 def _finish(periods: Periods, warnings: list[str], thin_count: int) -> Periods:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from analysis._util import finite_or_none
 from analysis.errors import ConfigError
 from analysis.shift.common import _NOISE_NAME, DEFAULT_CI, DEFAULT_N_BOOT, NOISE_LABEL, OnePeriodError
 from analysis.shift.periods import Periods
@@ -38,7 +38,7 @@ class SenseShares:
         Per sense, the first period where it has at least ``appear_min_count`` occurrences.
     largest_from : tuple of (str or None)
         Per sense, the first period where it is the largest sense (noise never counts as largest).
-    n_boot : int
+    n_bootstrap : int
     ci : float
     appear_min_count : int
     """
@@ -52,7 +52,7 @@ class SenseShares:
     ci_high: np.ndarray
     first_period: tuple[str | None, ...]
     largest_from: tuple[str | None, ...]
-    n_boot: int
+    n_bootstrap: int
     ci: float
     appear_min_count: int = 1
 
@@ -71,17 +71,12 @@ class SenseShares:
     def to_dict(self) -> dict:
         out = {}
         for i, p in enumerate(self.periods):
-            out[p] = {name: {"count": int(self.counts[i, j]), "share": _num(self.shares[i, j]),
-                             "ci": [_num(self.ci_low[i, j]), _num(self.ci_high[i, j])]}
+            out[p] = {name: {"count": int(self.counts[i, j]), "share": finite_or_none(self.shares[i, j]),
+                             "ci": [finite_or_none(self.ci_low[i, j]), finite_or_none(self.ci_high[i, j])]}
                       for j, name in enumerate(self.sense_names)}
         return {"by_period": out, "first_period": dict(zip(self.sense_names, self.first_period)),
-                "largest_from": dict(zip(self.sense_names, self.largest_from)), "n_boot": self.n_boot,
+                "largest_from": dict(zip(self.sense_names, self.largest_from)), "n_bootstrap": self.n_bootstrap,
                 "ci": self.ci, "appear_min_count": self.appear_min_count}
-
-
-def _num(x) -> float | None:
-    x = float(x)
-    return None if math.isnan(x) else x
 
 
 def _sense_name(label: int, names: Mapping | Sequence | None) -> str:
@@ -96,7 +91,7 @@ def _sense_name(label: int, names: Mapping | Sequence | None) -> str:
 
 
 def sense_shares(labels, periods: Periods, *, sense_names: Mapping[int, str] | Sequence[str] | None = None,
-                 n_boot: int = DEFAULT_N_BOOT, ci: float = DEFAULT_CI, random_state=0,
+                 n_bootstrap: int = DEFAULT_N_BOOT, ci: float = DEFAULT_CI, seed=0,
                  appear_min_count: int = 1) -> SenseShares:
     """Share of each sense cluster per period, with bootstrap intervals, first appearance and takeover.
 
@@ -106,10 +101,10 @@ def sense_shares(labels, periods: Periods, *, sense_names: Mapping[int, str] | S
         Sense cluster per occurrence (−1 = noise), same row order as ``periods.codes``.
     periods : Periods
     sense_names : mapping label -> name or list indexed by label, optional
-    n_boot : int
+    n_bootstrap : int
         Bootstrap resamples per period (multinomial resampling of the period's occurrences).
     ci : float
-    random_state : int or Generator
+    seed : int or Generator
     appear_min_count : int
         Occurrences a sense needs in a period to count as having appeared there (1 = literal first occurrence; a
         higher value ignores stray, possibly misclustered usages).
@@ -124,7 +119,7 @@ def sense_shares(labels, periods: Periods, *, sense_names: Mapping[int, str] | S
     labels = labels.astype(int)
     if not 0 < ci < 1:
         raise ConfigError(f"interval coverage must be between 0 and 1 (got {ci})")
-    rng = np.random.default_rng(random_state)
+    rng = np.random.default_rng(seed)
     inside = periods.codes >= 0
     senses = tuple(int(s) for s in np.unique(labels[inside]))
     if not senses:
@@ -140,11 +135,11 @@ def sense_shares(labels, periods: Periods, *, sense_names: Mapping[int, str] | S
     lo = np.full((P, K), np.nan)
     hi = np.full((P, K), np.nan)
     alpha = (1 - ci) / 2
-    if n_boot:
+    if n_bootstrap:
         for i in range(P):
             if totals[i, 0] == 0:
                 continue
-            draws = rng.multinomial(int(totals[i, 0]), shares[i], size=int(n_boot)) / totals[i, 0]
+            draws = rng.multinomial(int(totals[i, 0]), shares[i], size=int(n_bootstrap)) / totals[i, 0]
             lo[i] = np.quantile(draws, alpha, axis=0)
             hi[i] = np.quantile(draws, 1 - alpha, axis=0)
     first = []
@@ -166,4 +161,4 @@ def sense_shares(labels, periods: Periods, *, sense_names: Mapping[int, str] | S
     names = tuple(_sense_name(s, sense_names) for s in senses)
     return SenseShares(periods=periods.names, senses=senses, sense_names=names, counts=counts, shares=shares,
                        ci_low=lo, ci_high=hi, first_period=tuple(first), largest_from=tuple(largest),
-                       n_boot=int(n_boot), ci=float(ci), appear_min_count=int(appear_min_count))
+                       n_bootstrap=int(n_bootstrap), ci=float(ci), appear_min_count=int(appear_min_count))

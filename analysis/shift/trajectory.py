@@ -10,7 +10,7 @@ import pandas as pd
 
 from analysis.errors import TooFewPointsError
 from analysis.shift.common import DEFAULT_N_TYPICAL
-from analysis.shift.metrics import _as_matrix, _unit
+from analysis._util import as_matrix, unit_rows
 from analysis.shift.periods import Periods
 
 
@@ -50,6 +50,10 @@ class Trajectory:
         return pd.DataFrame({"period": list(self.periods), "order": range(len(self.periods)),
                              "x": self.prototype_xy[:, 0], "y": self.prototype_xy[:, 1]})
 
+    def to_dict(self) -> dict:
+        """The variance explained by the two components and the prototypes' coordinates (period, order, x, y)."""
+        return {"explained": list(self.explained), "prototypes": self.prototype_frame().to_dict(orient="records")}
+
     def typical_frame(self) -> pd.DataFrame:
         rows = []
         for p in self.periods:
@@ -71,7 +75,7 @@ def trajectory(X, periods: Periods, *, n_typical: int = DEFAULT_N_TYPICAL) -> Tr
     -------
     Trajectory
     """
-    X = _as_matrix(X, n_expected=periods.codes.size)
+    X = as_matrix(X, n_rows=periods.codes.size)
     inside = periods.codes >= 0
     if inside.sum() < 2:
         raise TooFewPointsError("fewer than two occurrences have a period; there is no trajectory to draw")
@@ -97,7 +101,7 @@ def trajectory(X, periods: Periods, *, n_typical: int = DEFAULT_N_TYPICAL) -> Tr
             typical[name], sims[name] = np.array([], dtype=int), np.array([])
             continue
         protos[i] = X[idx].mean(axis=0)
-        Ui = _unit(X[idx])
+        Ui = unit_rows(X[idx])
         p = protos[i] / np.linalg.norm(protos[i])
         sim = Ui @ p
         top = np.argsort(-sim, kind="stable")[: max(0, int(n_typical))]
