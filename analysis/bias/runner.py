@@ -286,6 +286,7 @@ def run_bias(queries: Sequence[WeatQuery], models: Sequence, options: RunOptions
     results = []
     for m in models:
         lm = load_model(m) if (m is None or isinstance(m, str)) else m
+        resolve_layers(lm, opts.layers)  # a layer the model lacks fails before any encoding starts
         for level in levels:
             todo = [q for lv, q in plan if lv == level]
             if todo:
