@@ -9,7 +9,7 @@ from tests.conftest import ROOT
 APP = str(ROOT / "app.py")
 
 
-def open_page(page: str, *, model: str | None = None, timeout: int = 240, **state) -> AppTest:
+def open_page(page: str, *, model: str | None = None, timeout: int = 600, **state) -> AppTest:
     """Run app.py (so the shared sidebar and state are set up), then switch to ``page``; fail on an exception.
 
     ``model`` is stored as the session's model (a tiny test model keeps page tests fast); ``state`` sets other

@@ -49,7 +49,7 @@ class Server:
                "--server.fileWatcherType", "none"]
         self.log = open(env["SENSESCOPE_CACHE"] + ".server.log", "w")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 60
+        deadline = time.time() + 600  # generous: a loaded machine starts it slowly
         while time.time() < deadline:
             try:
                 if urllib.request.urlopen(self.url + "/_stcore/health", timeout=2).read() == b"ok":
@@ -57,7 +57,7 @@ class Server:
             except OSError:
                 time.sleep(0.3)
         self.stop()
-        raise RuntimeError("streamlit server did not start within 60 s")
+        raise RuntimeError("streamlit server did not start within 10 min")
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -126,7 +126,7 @@ def fetch_every_download(page, *, refetch_after_s: float = 3.0) -> dict[str, tup
             continue
         label = f"{button.inner_text().strip()} #{i}"
         button.scroll_into_view_if_needed()
-        with page.expect_download(timeout=120_000) as info:
+        with page.expect_download(timeout=600_000) as info:
             button.click()
         download = info.value
         response = page.request.get(download.url)

@@ -112,11 +112,11 @@ def test_bias_page_in_chromium_weat6_three_levels(app_server, browser):
         # Enter through the app's entry page and its navigation (a direct /bias load can bypass app.py's
         # st.navigation and shared sidebar in this Streamlit version).
         page.goto(app_server.url, wait_until="domcontentloaded")
-        page.locator("[data-testid='stSidebarNav']").get_by_text("Bias", exact=True).click(timeout=180_000)
-        page.get_by_text("Run the tests").first.wait_for(timeout=180_000)
+        page.locator("[data-testid='stSidebarNav']").get_by_text("Bias", exact=True).click(timeout=600_000)
+        page.get_by_text("Run the tests").first.wait_for(timeout=600_000)
         page.get_by_role("button", name="Run the tests").click()
         shot = screenshot(page, app_server, None, wait_text="Which words drive the effect", name="bias",
-                          timeout_ms=300_000)
+                          timeout_ms=600_000)
         assert shot.stat().st_size > 30_000
         text = page.inner_text("body")
         assert "weat6" in text and "contextual" in text and "sentence" in text and "all-MiniLM-L6-v2" in text

@@ -10,7 +10,7 @@ APP = str(ROOT / "app.py")
 
 
 def test_corpus_page_demo_kwic_and_compute(cache_dir, tiny_bert):
-    at = AppTest.from_file(APP, default_timeout=120)
+    at = AppTest.from_file(APP, default_timeout=600)
     at.session_state["model"] = tiny_bert
     at.run()
     assert not at.exception, at.exception
@@ -26,7 +26,7 @@ def test_corpus_page_demo_kwic_and_compute(cache_dir, tiny_bert):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Cache"] == "computed"
     # a new session finds the cache
-    at2 = AppTest.from_file(APP, default_timeout=120)
+    at2 = AppTest.from_file(APP, default_timeout=600)
     at2.session_state["model"] = tiny_bert
     at2.run()
     next(b for b in at2.button if b.label == "Compute embeddings").click().run()
@@ -35,7 +35,7 @@ def test_corpus_page_demo_kwic_and_compute(cache_dir, tiny_bert):
 
 def test_corpus_page_bad_model_and_target(cache_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("SENSESCOPE_DATA_ROOTS", str(tmp_path))  # the page reads server paths only under allowed roots
-    at = AppTest.from_file(APP, default_timeout=60)
+    at = AppTest.from_file(APP, default_timeout=600)
     at.session_state["model"] = str(tmp_path / "no_model")
     at.run()
     assert not at.exception
@@ -43,7 +43,7 @@ def test_corpus_page_bad_model_and_target(cache_dir, tmp_path, monkeypatch):
     # upload-free path: a local CSV without the term
     csv = tmp_path / "c.csv"
     csv.write_text("text\nnothing here\n")
-    at = AppTest.from_file(APP, default_timeout=60)
+    at = AppTest.from_file(APP, default_timeout=600)
     at.session_state["corpus_kind"] = "path"
     at.session_state["corpus_path"] = str(csv)
     at.session_state["target"] = "zeppelin"
@@ -60,14 +60,14 @@ def test_corpus_page_in_chromium(app_server, browser_page):
     page = browser_page
     shot = screenshot(page, app_server, "", wait_text="Keyword in context", name="corpus_before", wait_plot=True)
     page.get_by_role("button", name="Compute embeddings").click()
-    shot = screenshot(page, app_server, None, wait_text="Embeddings ready", name="corpus", timeout_ms=180_000)
+    shot = screenshot(page, app_server, None, wait_text="Embeddings ready", name="corpus", timeout_ms=600_000)
     assert shot.stat().st_size > 20_000
     text = page.inner_text("body")
     assert "Keyword in context" in text and "computed in" in text and "Occurrences" in text
     # a new session (reload) finds the embeddings in the cache
     screenshot(page, app_server, "", wait_text="Keyword in context", name="corpus_reload")
     page.get_by_role("button", name="Compute embeddings").click()
-    page.get_by_text("cache hit in").first.wait_for(timeout=60_000)
+    page.get_by_text("cache hit in").first.wait_for(timeout=600_000)
 
 
 def test_corpus_page_column_pickers_in_order(cache_dir, tmp_path, monkeypatch):
@@ -75,7 +75,7 @@ def test_corpus_page_column_pickers_in_order(cache_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("SENSESCOPE_DATA_ROOTS", str(tmp_path))
     csv = tmp_path / "t.csv"
     csv.write_text("text,year,label\nthe bank is open,2000,money\n")
-    at = AppTest.from_file(APP, default_timeout=60)
+    at = AppTest.from_file(APP, default_timeout=600)
     at.session_state["corpus_kind"] = "path"
     at.session_state["corpus_path"] = str(csv)
     at.run()
@@ -94,7 +94,7 @@ def test_corpus_page_reupload_same_size_is_not_stale(cache_dir, tiny_bert):
     v1 = ("text,label\n" + "\n".join(rows) + "\n").encode()
     v2 = v1.replace(b"money", b"XXXXX").replace(b"river", b"money").replace(b"XXXXX", b"river")
     assert len(v1) == len(v2) and v1 != v2
-    at = AppTest.from_file(APP, default_timeout=120)
+    at = AppTest.from_file(APP, default_timeout=600)
     at.session_state["model"] = tiny_bert
     at.session_state["corpus_kind"] = "upload"
     at.session_state["corpus_upload"] = ("bank.csv", v1)

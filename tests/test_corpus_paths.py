@@ -36,7 +36,7 @@ def _tree_text(at: AppTest) -> str:
 
 
 def _path_page(path: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
+    at = AppTest.from_file(APP, default_timeout=600)
     at.run()
     at.radio(key="corpus_kind_radio").set_value("path").run()
     at.text_input[0].set_value(path).run()
@@ -96,7 +96,7 @@ def test_a_path_in_the_session_is_checked_again_by_other_pages(cache_dir):
 
 @pytest.mark.parametrize("typed", ["/etc", "~", "../..", "/proc/self"])
 def test_model_box_refuses_folders_outside_the_roots(typed, cache_dir):
-    at = AppTest.from_file(APP, default_timeout=120)
+    at = AppTest.from_file(APP, default_timeout=600)
     at.run()
     at.text_input(key="model_text").set_value(typed).run()
     assert not at.exception
@@ -111,7 +111,7 @@ def test_model_box_takes_hub_ids_and_folders_under_the_roots(cache_dir, tiny_ber
     assert not looks_like_path("bert-base-uncased") and not looks_like_path("sentence-transformers/all-MiniLM-L6-v2")
     assert checked_model("bert-base-uncased") == "bert-base-uncased"
     monkeypatch.setenv("SENSESCOPE_DATA_ROOTS", os.path.dirname(tiny_bert))
-    at = AppTest.from_file(APP, default_timeout=120)
+    at = AppTest.from_file(APP, default_timeout=600)
     at.run()
     at.text_input(key="model_text").set_value(tiny_bert).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
@@ -136,7 +136,7 @@ def test_sidebar_model_choice_is_not_undone_by_the_model_box(cache_dir, tiny_ber
 
     ckpt = cache_dir / "finetune" / "run1" / "checkpoint-5"
     shutil.copytree(tiny_bert, ckpt)
-    at = AppTest.from_file(APP, default_timeout=120)
+    at = AppTest.from_file(APP, default_timeout=600)
     at.run()
     at.sidebar.selectbox(key="model_choice").set_value(str(ckpt)).run()
     at.run()

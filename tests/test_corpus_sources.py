@@ -13,7 +13,7 @@ APP = str(ROOT / "app.py")
 
 
 def _app(**state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
+    at = AppTest.from_file(APP, default_timeout=600)
     for key, value in state.items():
         at.session_state[key] = value
     at.run()

@@ -91,7 +91,7 @@ def shift_result():
     codes = np.r_[np.zeros(10, int), np.ones(15, int), np.full(15, 2)]
     per = S.periods_from_codes(codes, [evil("p1"), evil("p2"), evil("p3")])
     res = S.analyse_shift(X, per, labels=labels, sense_names={0: evil("sense0"), 1: evil("sense1")},
-                          n_permutations=19, n_boot=20)
+                          n_permutations=19, n_bootstrap=20)
     return X, per, res
 
 

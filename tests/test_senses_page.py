@@ -16,7 +16,7 @@ PAGE = "views/senses.py"
 
 
 def _senses_app(model: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
+    at = AppTest.from_file(APP, default_timeout=600)
     at.session_state["model"] = model
     # PCA keeps this test free of UMAP's ~30 s numba compilation (UMAP runs in the browser test).
     at.session_state["senses_projection"] = "pca"
@@ -107,7 +107,7 @@ def test_senses_page_in_chromium(app_server, browser):
     for x, y in ((x1, y0), (x1, y1), (x0, y1), (x0, y0 + 2)):
         page.mouse.move(x, y, steps=12)
     page.mouse.up()
-    page.get_by_text("selected occurrences").first.wait_for(timeout=60_000)
+    page.get_by_text("selected occurrences").first.wait_for(timeout=600_000)
     assert "200 selected occurrences" in page.inner_text("body")
     context.close()
 
@@ -160,7 +160,7 @@ def _small_corpus_app(tmp_path, model: str, n: int = 3, labels=("money",), monke
     csv = tmp_path / "small.csv"
     rows = [f"The bank number {i} is open,{2000 + i},{labels[i % len(labels)]}" for i in range(n)]
     csv.write_text("text,year,label\n" + "\n".join(rows + ["Filler line,2000,money"]) + "\n")
-    at = AppTest.from_file(APP, default_timeout=120)
+    at = AppTest.from_file(APP, default_timeout=600)
     at.session_state["model"] = model
     for key, value in dict(corpus_kind="path", corpus_path=str(csv), target="bank",
                            spec=ColumnSpec(text="text", year="year", label="label")).items():

@@ -145,12 +145,12 @@ def test_shift_page_in_chromium(app_server, browser_page):
     # Start at the app's root (so app.py registers its navigation and sidebar), then go to Shift by its link.
     screenshot(page, app_server, "", wait_text="Keyword in context", name="shift_start", wait_plot=False)
     page.get_by_role("link", name="Shift").first.click()
-    page.get_by_text("Change between periods", exact=False).first.wait_for(timeout=240_000)
-    page.get_by_text("Trajectory and typical occurrences", exact=False).first.wait_for(timeout=240_000)
-    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=240_000)
+    page.get_by_text("Change between periods", exact=False).first.wait_for(timeout=600_000)
+    page.get_by_text("Trajectory and typical occurrences", exact=False).first.wait_for(timeout=600_000)
+    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=600_000)
     # the page fills in as its jobs finish: wait for the charts themselves, not a fixed time
-    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=240_000)
-    deadline = time.time() + 240
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=600_000)
+    deadline = time.time() + 600
     while time.time() < deadline and page.locator("[data-testid='stStatusWidget']").count():
         time.sleep(0.3)
     time.sleep(1.5)
@@ -172,7 +172,7 @@ def test_shift_page_in_chromium(app_server, browser_page):
     try:
         # the result is drawn element by element: wait for the last one as well as the first
         page.get_by_text("Spearman ρ, APD", exact=True).first.wait_for(timeout=600_000)
-        page.get_by_text("Binary accuracy, APD", exact=False).first.wait_for(timeout=120_000)
+        page.get_by_text("Binary accuracy, APD", exact=False).first.wait_for(timeout=600_000)
     except Exception:
         raise AssertionError("no ranking after 10 min; the page says: " + page.inner_text("body")[-1500:]) from None
     assert page.locator("[data-testid='stException']").count() == 0

@@ -178,7 +178,7 @@ def lid_work(report, checkpoints: list, texts: list[str], layers: list[int], n_s
     from analysis import dimension as D
 
     result = D.dimension_across_checkpoints(checkpoints, texts, layers=layers, n_sample=n_sample,
-                                            n_neighbors=n_neighbors, estimator=estimator, random_state=seed,
+                                            n_neighbors=n_neighbors, estimator=estimator, seed=seed,
                                             progress=lambda f, m: report(f, m))
     result.params.update(evaluation=eval_label)
     return result
