@@ -220,7 +220,7 @@ def _positive_int(value, what: str) -> int:
 def get_or_compute(occ: pd.DataFrame, model: str | None = None, *, layers=None, pooling: str = "mean",
                    window: int | None = None, chunk_size: int = DEFAULT_CHUNK, batch_size: int = 64,
                    progress: Callable[[int, int], None] | None = None, loaded=None,
-                   device: str | None = None) -> EmbeddingSet:
+                   device: str | None = None, engine=None) -> EmbeddingSet:
     """Embedding set of ``occ`` with ``model``: from the cache when there, else computed (resuming finished chunks).
 
     Parameters
@@ -231,6 +231,11 @@ def get_or_compute(occ: pd.DataFrame, model: str | None = None, *, layers=None, 
     chunk_size, batch_size : occurrences per cached chunk and per forward pass (whole numbers >= 1)
     loaded : an already loaded :class:`analysis.encoder.LoadedModel` for ``model`` (saves a reload)
     progress : progress(done, total) over occurrences, cached chunks included
+    engine : what encodes the missing chunks (see :class:`ChunkPlan`); None = this process
+        (:class:`LocalEngine`), e.g. :class:`analysis.ray_engine.RayEngine` for a Ray cluster. Whatever the engine,
+        this function verifies the finished chunks, writes the ones it is given, and finishes the entry, so keys,
+        files and checks are the same. With an engine the device is the engine's: ``device`` must be None, and the
+        model loaded here (for the key and to check the spans) stays on the CPU.
 
     Bad input raises ConfigError before anything is written. Two runs of the same key take turns (the second gets
     the first one's entry); leftovers of killed runs are cleaned first.
@@ -241,6 +246,8 @@ def get_or_compute(occ: pd.DataFrame, model: str | None = None, *, layers=None, 
         raise ConfigError("there are no occurrences to embed")
     chunk_size = _positive_int(chunk_size, "chunk size")
     batch_size = _positive_int(batch_size, "batch size")
+    if engine is not None and device is not None:
+        raise ConfigError("with an engine, give the device to the engine, not to get_or_compute")
     if device is not None:
         encoder.pick_device(device)  # a device this machine lacks is an error even when the entry is cached
     # The key is computed from the resolved path (as always, so existing entries stay valid); manifests get the
@@ -255,7 +262,7 @@ def get_or_compute(occ: pd.DataFrame, model: str | None = None, *, layers=None, 
     entry = _cached(key, occ, t0, progress)
     if entry is not None:
         return entry
-    lm = loaded or encoder.load_model(model, device=device)
+    lm = loaded or encoder.load_model(model, device=device if engine is None else "cpu")
     texts, spans = texts_and_spans(occ)
     # Validate every span before any work is cached (bad input must leave nothing behind).
     encoder.plan_windows(lm, texts, spans, window=window, pooling=pooling)
@@ -263,15 +270,18 @@ def get_or_compute(occ: pd.DataFrame, model: str | None = None, *, layers=None, 
         entry = _cached(key, occ, t0, progress)  # another run of this key may have finished while we waited
         if entry is not None:
             return entry
-        vectors = _compute_chunks(lm, key, texts, spans, layer_list, pooling=pooling, window=window,
-                                  chunk_size=chunk_size, batch_size=batch_size, progress=progress)
+        plan = ChunkPlan(model_path=lm.path, fingerprint=lm.fingerprint, dim=lm.dim, texts=texts, spans=spans,
+                         layers=layer_list, pooling=pooling, window=window, chunk_size=chunk_size,
+                         batch_size=batch_size)
+        engine = engine if engine is not None else LocalEngine(lm)
+        vectors = _compute_chunks(engine, key, plan, progress)
         seconds = time.perf_counter() - t0
         manifest = {"model": info.get("model", info.get("name")),
                     "model_path": encoder.display_model_path(info["path"]), "fingerprint": info["fingerprint"],
                     "layers": layer_list, "pooling": pooling, "window": window,
                     "effective_window": window or lm.max_length, "corpus_hash": content_hash(occ),
                     "targets": sorted(map(str, occ["target"].unique()))[:20] if "target" in occ.columns else [],
-                    "seconds": round(seconds, 3), "device": lm.device}
+                    "seconds": round(seconds, 3), "device": getattr(engine, "device_label", None) or lm.device}
         entry = _write_entry(key, vectors, occ, manifest)
         shutil.rmtree(_emb_dir() / f"{key}.partial", ignore_errors=True)
     entry.cache_hit, entry.seconds = False, seconds
@@ -289,28 +299,92 @@ def _cached(key: str, occ: pd.DataFrame, t0: float, progress) -> EmbeddingSet | 
     return entry
 
 
-def _compute_chunks(lm, key: str, texts, spans, layer_list: list[int], *, pooling: str, window, chunk_size: int,
-                    batch_size: int, progress) -> np.ndarray:
-    """Vectors of all spans, chunk by chunk: verified chunks of an earlier run are reused, the rest computed."""
-    from analysis import encoder
+@dataclass(frozen=True)
+class ChunkPlan:
+    """What an engine needs to encode chunks of an entry: the model (path and weights fingerprint, which a remote
+    worker checks against its own copy), the texts and spans, and the encoding settings. Chunk ``ci`` is the
+    occurrences ``bounds(ci)``, the same cut as the chunk files of ``<key>.partial/chunks``."""
 
+    model_path: str
+    fingerprint: str
+    dim: int
+    texts: list
+    spans: list
+    layers: list
+    pooling: str
+    window: int | None
+    chunk_size: int
+    batch_size: int
+
+    @property
+    def n(self) -> int:
+        return len(self.spans)
+
+    @property
+    def n_chunks(self) -> int:
+        return -(-self.n // self.chunk_size)
+
+    def bounds(self, ci: int) -> tuple[int, int]:
+        lo = ci * self.chunk_size
+        return lo, min(self.n, lo + self.chunk_size)
+
+    def shape(self, ci: int) -> tuple[int, int, int]:
+        lo, hi = self.bounds(ci)
+        return hi - lo, len(self.layers), self.dim
+
+
+class LocalEngine:
+    """The single-process engine: encodes the missing chunks one after the other with an already loaded model.
+
+    Engines have one method, ``run(plan, missing, progress)``: it yields ``(ci, vectors)`` for each chunk index in
+    ``missing`` (each once, any order; vectors float32 of ``plan.shape(ci)``) and may call ``progress(rows)`` with
+    the occurrences it has encoded so far in this run. An optional ``device_label`` names the device in manifests.
+    """
+
+    def __init__(self, lm):
+        self.lm = lm
+
+    def run(self, plan: ChunkPlan, missing: list[int], progress=None):
+        from analysis import encoder
+
+        done = 0
+        for ci in missing:
+            lo, hi = plan.bounds(ci)
+            cb = (lambda d, t, done=done: progress(done + d)) if progress else None
+            yield ci, encoder.embed_spans(self.lm, plan.texts, plan.spans[lo:hi], layers=plan.layers,
+                                          pooling=plan.pooling, window=plan.window, batch_size=plan.batch_size,
+                                          progress=cb)
+            done += hi - lo
+
+
+def _compute_chunks(engine, key: str, plan: ChunkPlan, progress) -> np.ndarray:
+    """Vectors of all spans: verified chunks of an earlier run are reused, the engine computes the rest, and each
+    chunk it returns is checked and saved (save_chunk) here, as it arrives (both engines hand them over in chunk
+    order), so a killed run leaves only whole, checksummed chunks to resume from."""
     chunks_dir = _emb_dir() / f"{key}.partial" / "chunks"
     chunks_dir.mkdir(parents=True, exist_ok=True)
-    n = len(spans)
-    parts = []
-    for ci, lo in enumerate(range(0, n, chunk_size)):
-        hi = min(n, lo + chunk_size)
+    parts: dict[int, np.ndarray] = {}
+    for ci in range(plan.n_chunks):
         path = chunks_dir / f"{ci:06d}.npy"
-        arr = load_chunk(path, (hi - lo, len(layer_list), lm.dim)) if path.exists() else None
-        if arr is None:  # absent, or failed its checks: recomputed and rewritten, never used as it was
-            cb = (lambda d, t, lo=lo: progress(lo + d, n)) if progress else None
-            arr = _storage_array(encoder.embed_spans(lm, texts, spans[lo:hi], layers=layer_list, pooling=pooling,
-                                                     window=window, batch_size=batch_size, progress=cb))
-            save_chunk(path, arr)
-        elif progress:
-            progress(hi, n)
-        parts.append(arr)
-    return np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+        arr = load_chunk(path, plan.shape(ci)) if path.exists() else None
+        if arr is not None:  # absent, or failed its checks: recomputed and rewritten, never used as it was
+            parts[ci] = arr
+    missing = [ci for ci in range(plan.n_chunks) if ci not in parts]
+    cached = sum(plan.shape(ci)[0] for ci in parts)
+    if progress and cached:
+        progress(cached, plan.n)
+    if missing:
+        cb = (lambda rows: progress(cached + rows, plan.n)) if progress else None
+        for ci, arr in engine.run(plan, missing, cb):
+            if ci in parts or ci not in missing or tuple(arr.shape) != plan.shape(ci):
+                raise RuntimeError(f"the engine returned chunk {ci} twice, unasked or with shape {arr.shape}")
+            parts[ci] = _storage_array(np.asarray(arr))
+            save_chunk(chunks_dir / f"{ci:06d}.npy", parts[ci])
+    absent = [ci for ci in missing if ci not in parts]
+    if absent:
+        raise RuntimeError(f"the engine did not return chunks {absent[:5]}")
+    ordered = [parts[ci] for ci in range(plan.n_chunks)]
+    return np.concatenate(ordered, axis=0) if len(ordered) > 1 else ordered[0]
 
 
 def write_entry(key: str, vectors: np.ndarray, occ: pd.DataFrame, manifest: dict) -> EmbeddingSet:

@@ -102,6 +102,29 @@ def _add_embed(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk-size", type=int, default=2048,
                    help="occurrences per cached chunk (an interrupted run resumes from finished chunks)")
     p.add_argument("--out", help="folder for occurrences.csv and vectors.npy")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="encode in this process (default) or as a Ray Data job (pip install -r requirements-ray.txt); "
+                        "the cache entry is the same")
+    p.add_argument("--address", help="with --engine ray: the address of an existing Ray cluster "
+                                     "(default: start a local one)")
+    p.add_argument("--workers", type=int, help="with --engine ray: encoding actors (default: one per GPU of the "
+                                               "cluster, else one per CPU)")
+
+
+def make_engine(args):
+    """The engine of ``--engine`` (None for local), checked before any corpus is read."""
+    from analysis.cli._common import positive_int
+    from analysis.errors import ConfigError
+
+    if args.engine != "ray":
+        if args.address or args.workers is not None:
+            raise ConfigError("--address and --workers go with --engine ray")
+        return None
+    from analysis.ray_engine import RayEngine, require_ray
+
+    require_ray()
+    workers = positive_int(args.workers, "--workers") if args.workers is not None else None
+    return RayEngine(address=args.address, workers=workers, device=args.device)
 
 
 def _run_embed(args) -> int:
@@ -113,15 +136,18 @@ def _run_embed(args) -> int:
     layer_specs.parse(args.layers)  # an unreadable --layers fails at once (its range is checked against the model)
     chunk_size = positive_int(args.chunk_size, "--chunk-size")
     batch_size = positive_int(args.batch_size, "--batch-size")
-    if args.device:
+    engine = make_engine(args)
+    if args.device and not (engine is not None and args.address):  # a remote cluster's devices are its own
         pick_device(args.device)
     if args.out:
         prepare_out_dir(args.out, create=False)
     occ = load_occurrences(args)
     es = get_or_compute(occ, args.model, layers=args.layers, pooling=args.pooling, window=args.window,
-                        batch_size=batch_size, device=args.device, chunk_size=chunk_size, progress=Progress())
+                        batch_size=batch_size, device=args.device if engine is None else None, engine=engine,
+                        chunk_size=chunk_size, progress=Progress())
     summary = {"occurrences": es.n, "model": es.model, "layers": list(es.layers), "dim": es.dim,
-               "cache": "hit" if es.cache_hit else "computed", "seconds": round(es.seconds, 2), "key": es.key}
+               "cache": "hit" if es.cache_hit else "computed", "seconds": round(es.seconds, 2), "key": es.key,
+               "engine": args.engine}
     if args.out:
         out = prepare_out_dir(args.out)
         from analysis.export import table_csv
