@@ -1,6 +1,6 @@
 # SenseScope: `make app` runs the dashboard on the bundled demo, `make test` runs every test.
 # Both create or reuse .venv from the pinned requirements.txt (a stamp file re-installs when it changes) and install
-# the project itself in editable mode (pyproject.toml), so that bench scripts import it without sys.path edits.
+# the optional Ray engine (requirements-ray.txt) and the project itself in editable mode (pyproject.toml), so that bench scripts import it without sys.path edits.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -12,10 +12,11 @@ ADDRESS ?= 127.0.0.1
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-ray.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q --upgrade pip
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-ray.txt
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
