@@ -276,7 +276,7 @@ def get_or_compute(occ: pd.DataFrame, model: str | None = None, *, layers=None, 
         engine = engine if engine is not None else LocalEngine(lm)
         vectors = _compute_chunks(engine, key, plan, progress)
         seconds = time.perf_counter() - t0
-        manifest = {"model": info.get("model", info.get("name")),
+        manifest = {"model": encoder.display_model_path(info.get("model", info.get("name"))),
                     "model_path": encoder.display_model_path(info["path"]), "fingerprint": info["fingerprint"],
                     "layers": layer_list, "pooling": pooling, "window": window,
                     "effective_window": window or lm.max_length, "corpus_hash": content_hash(occ),

@@ -231,8 +231,9 @@ def test_manifest_names_the_model_without_install_paths(cache_dir, tiny_bert):
     es = store.get_or_compute(occ, tiny_bert)
     manifest = json.loads((cache_dir / "embeddings" / es.key / "manifest.json").read_text())
     assert manifest["model_path"] == Path(tiny_bert).name
-    # "model" is the name as the user gave it (here a folder they typed); nothing else names a location
-    strings = [v for k, v in manifest.items() if isinstance(v, str) and k != "model"]
+    # a folder the user typed is named like model_path (relative to the project or a cache, else its name)
+    assert manifest["model"] == Path(tiny_bert).name
+    strings = [v for v in manifest.values() if isinstance(v, str)]
     assert not [v for v in strings if v.startswith("/")], strings
     default = store.get_or_compute(occ.iloc[:2], None, layers=[0])  # the packaged model: named by its id
     assert default.manifest["model_path"] == "all-MiniLM-L6-v2" == default.manifest["model"]
