@@ -13,7 +13,8 @@ from ui import jobs
 def _wait(job, limit_s=120):
     deadline = time.time() + limit_s
     while not job.done:
-        assert time.time() < deadline, f"job {job.label} did not finish: {job.status_line()}"
+        if time.time() > deadline:  # a state waited for, not a speed
+            pytest.fail(f"job {job.label} did not finish: {job.status_line()}")
         time.sleep(0.01)
 
 
@@ -75,9 +76,10 @@ def test_jobs_run_one_at_a_time_and_queue_in_order(reg):
 
     a = reg.submit("a", slow, "a", label="A")
     b = reg.submit("b", slow, "b", label="B")
-    deadline = time.time() + 60
+    deadline = time.time() + 600
     while a.started is None:
-        assert time.time() < deadline
+        if time.time() > deadline:  # a state waited for, not a speed
+            pytest.fail('the job did not start')
         time.sleep(0.01)
     assert b.queued and "waiting" in b.status_line()
     gate.set()

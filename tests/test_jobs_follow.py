@@ -15,7 +15,8 @@ from ui import jobs
 def _wait(job, limit_s: float = 120):
     deadline = time.time() + limit_s
     while not job.done:
-        assert time.time() < deadline, job.status_line()
+        if time.time() > deadline:  # a state waited for, not a speed
+            pytest.fail(job.status_line())
         time.sleep(0.02)
 
 
@@ -25,9 +26,10 @@ def test_hold_file_keeps_a_job_pending_until_removed(tmp_path, monkeypatch):
     monkeypatch.setenv(jobs.HOLD_ENV, str(hold))
     reg = jobs.JobRegistry()
     job = reg.submit("k", lambda report: 42, label="Held")
-    deadline = time.time() + 60
+    deadline = time.time() + 600
     while "held by" not in job.message:
-        assert time.time() < deadline, job.status_line()
+        if time.time() > deadline:  # a state waited for, not a speed
+            pytest.fail(job.status_line())
         time.sleep(0.02)
     assert not job.done
     hold.unlink()

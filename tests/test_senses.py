@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pandas as pd
@@ -285,22 +284,19 @@ def test_score_layers_table():
 # ---------------------------------------------------------------------------------------------------- scale
 
 def test_fifty_thousand_points():
-    """50,000 x 64 planted points: PCA projection, k-means with auto k, scores and probes, all within seconds."""
+    """50,000 x 64 planted points: PCA projection, k-means with auto k, scores and probes (speed: bench/)."""
     X, y = blobs(n_per=12_500, k=4, dim=64, spread=1.0, seed=2)
-    t = time.perf_counter()
     Z = senses.preprocess(X)
     proj = senses.project(Z, method="pca")
     res = senses.cluster_vectors(Z, k="auto", k_range=(2, 5), random_state=0)
     sc = senses.cluster_scores(y, res.labels)
     pr = senses.predict_senses(Z, y, logreg=False)
     agg = senses.cluster_vectors(Z, method="agglomerative", k=4, random_state=0)
-    elapsed = time.perf_counter() - t
     assert proj.coords.shape == (50_000, 2)
     assert res.k == 4 and sc.ari == pytest.approx(1.0)
     assert pr.centroid_accuracy == pytest.approx(1.0)
     assert "sample of 5,000 of the 50,000" in agg.notice
     assert senses.cluster_scores(y, agg.labels).ari == pytest.approx(1.0)
-    assert elapsed < 60
 
 
 # ---------------------------------------------------------------------------------------------------- seeds and specs
