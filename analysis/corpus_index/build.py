@@ -24,6 +24,7 @@ import shutil
 import time
 from pathlib import Path
 
+from analysis.cache_files import atomic_write_bytes, sha256_file
 from analysis.corpus import ColumnSpec
 from analysis.corpus_index import sources as src
 from analysis.errors import ConfigError, CorpusError
@@ -36,22 +37,10 @@ ROW_GROUP_ROWS = 8_192  # small row groups: fetching a sampled document reads li
 
 
 # -------------------------------------------------------------------------------------------------------- helpers
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def write_json_atomic(path: Path, obj) -> bytes:
+    """``obj`` as JSON written atomically (the cache's own atomic write); returns the bytes written."""
     data = json.dumps(obj, indent=1, ensure_ascii=False, sort_keys=True).encode("utf-8")
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_write_bytes(path, data)
     return data
 
 
