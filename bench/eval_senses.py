@@ -15,9 +15,12 @@ embedded with the default model (all hidden states, through the embedding cache)
 ``--explore`` prints the wider grid the defaults were chosen from (preprocessing x layer mix x method). ``--dwug``
 repeats the default-vs-alternatives comparison on DWUG EN (``../shared/datasets/semchange_en``; sense clusters with at
 least 10 usages as gold) to check that the choice carries over to other words and another corpus.
-``--page-timing`` times the Senses page on the demo in headless Chromium. Run from the project root::
+``--page-timing`` times the Senses page on the demo in headless Chromium. ``--cv`` runs ``bench/cv_senses.py`` (the
+defaults chosen by leave-words-out cross-validation, old and new side by side; its options follow ``--cv``). Run from
+the project root::
 
     .venv/bin/python bench/eval_senses.py [--max-per-split 600] [--explore] [--dwug] [--page-timing]
+    .venv/bin/python bench/eval_senses.py --cv [--splits 20 ...]
 """
 
 from __future__ import annotations
@@ -101,6 +104,12 @@ def _parse_args(argv):
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--cv" in argv:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import cv_senses
+
+        return cv_senses.main([a for a in argv if a != "--cv"])
     args = _parse_args(argv)
     if args.page_timing:
         return page_timing()

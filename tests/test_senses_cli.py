@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from analysis.cli import main
+from analysis.model_files import display_model_path
 from tests.conftest import DEMO
 
 KEYS = {"model", "layer", "k", "purity", "inverse_purity", "ari", "nmi", "v_measure", "centroid_accuracy",
@@ -40,7 +41,7 @@ def test_cli_demo_all_layers(cache_dir, tiny_bert, tmp_path, capsys):
     assert [r["layer"] for r in records] == [0, 1, 2, 3]
     for r in records:
         assert KEYS <= set(r)
-        assert r["model"] == tiny_bert and r["mode"] == "cv"
+        assert r["model"] == display_model_path(tiny_bert) and r["mode"] == "cv"  # manifests show no absolute path
         assert 0 <= r["purity"] <= 1 and 0 <= r["inverse_purity"] <= 1 and -1 <= r["ari"] <= 1
     a = pd.read_csv(out / "assignments.csv")
     assert len(a) == 4 * 200
@@ -62,7 +63,7 @@ def test_cli_default_layer_split_column_and_two_models(cache_dir, tiny_bert, tin
                "--projection", "none", "--formats", "html", "--out", str(out)])
     assert rc == 0
     records = json.loads((out / "metrics.json").read_text())
-    assert [r["model"] for r in records] == [tiny_bert, tiny_roberta]
+    assert [r["model"] for r in records] == [display_model_path(tiny_bert), display_model_path(tiny_roberta)]
     # One record per model at the documented default layer (a mix of the last layers for these 2-3 layer models).
     from analysis import senses
 

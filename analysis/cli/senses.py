@@ -1,13 +1,17 @@
 """``python -m analysis senses``: sense clusters of one target, scored per model x layer.
 
-``senses CORPUS --target T [--model M ...] [--layer L|--layers A-B|--all-layers] [--method kmeans|agglomerative|hdbscan]
-[--k K|auto|gold] [--label-column C] [--split-column C] [--seed S] [--projection umap|pca|tsne|none] --out DIR`` writes
+``senses CORPUS --target T [--model M ...] [--layer L|--layers A-B|--all-layers] [--method METHOD] [--k K|auto|gold]
+[--threshold T] [--preference Q] [--min-silhouette S] [--label-column C] [--split-column C] [--seed S]
+[--projection umap|pca|tsne|none] --out DIR`` writes
 
 - ``metrics.json``: a list of records, one per model x layer, with keys model, layer, k, the score columns of
   :func:`analysis.senses.score_record` (purity, inverse_purity, purity_f, ari, nmi, v_measure, centroid_accuracy,
   centroid_macro_f1, logreg_accuracy, logreg_macro_f1, macro_f1 = logistic regression's macro-F1; the same columns
-  as the Senses page's comparison table), then n_scored, mode ("split" or "cv"), method, silhouette; scores are null
-  when the corpus has no gold labels;
+  as the Senses page's comparison table), then n_scored, mode ("split" or "cv"), method, k_requested (the --k
+  asked for; graph methods and HDBSCAN find their own), clustering (the clustering's parameters), silhouette,
+  classifier_note; scores are null when the corpus has no gold labels. A corpus whose gold labels hold one sense
+  is scored too (ARI 1 when one cluster is found): only the classifiers, which need two senses, are skipped, and
+  ``classifier_note`` says why;
 - ``assignments.csv``: one row per occurrence x model x layer with its cluster, cluster name and 2-D coordinates;
 - ``layers.csv`` (the same records as a table) and, per model x layer, the projection, contingency heatmap and (k auto)
   silhouette figures, plus one line chart per score over layers when several layers/models were run. Figures are
@@ -41,7 +45,7 @@ import pandas as pd
 from analysis import layers, senses
 from analysis._util import json_clean
 from analysis.cli.embed import Progress, add_corpus_arguments, load_occurrences
-from analysis.errors import ConfigError, CorpusError
+from analysis.errors import ConfigError, CorpusError, TooFewPointsError
 
 
 def _add(p: argparse.ArgumentParser) -> None:
@@ -54,7 +58,16 @@ def _add(p: argparse.ArgumentParser) -> None:
     g.add_argument("--all-layers", action="store_true", help="score every layer separately")
     p.add_argument("--method", choices=list(senses.CLUSTER_METHODS), default=senses.DEFAULT_METHOD)
     p.add_argument("--k", default="auto", help="number of clusters, 'auto' (silhouette over --k-range) or 'gold' "
-                   "(the number of gold senses); HDBSCAN chooses its own")
+                   "(the number of gold senses); HDBSCAN and the graph methods (affinity, correlation, "
+                   "chinese_whispers) choose their own")
+    p.add_argument("--threshold", type=float, default=senses.DEFAULT_THRESHOLD,
+                   help="correlation / chinese_whispers: cosine above which two occurrences count as one sense "
+                        "(default %(default)s)")
+    p.add_argument("--preference", type=float, default=senses.DEFAULT_PREFERENCE,
+                   help="affinity: preference as a quantile of the pairwise cosines (default %(default)s)")
+    p.add_argument("--min-silhouette", default=_text(senses.DEFAULT_MIN_SILHOUETTE),
+                   help="kmeans / agglomerative with --k auto: one cluster when the best silhouette is below this "
+                        "('none' = never; default %(default)s)")
     p.add_argument("--k-range", default=f"{senses.DEFAULT_K_RANGE[0]}-{senses.DEFAULT_K_RANGE[1]}",
                    help="range searched by --k auto (default %(default)s)")
     p.add_argument("--split-column", help="column with train/test: fit classifiers on train, score on test")
@@ -68,6 +81,21 @@ def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--names", help="cluster names as 0=aircraft,1=geometry (applied to every model x layer)")
     p.add_argument("--formats", default="html,png,svg", help="figure formats (default %(default)s)")
     p.add_argument("--out", required=True, help="output folder")
+
+
+def _text(value) -> str:
+    return "none" if value is None else str(value)
+
+
+def _parse_min_silhouette(text) -> float | None:
+    """``--min-silhouette``: a number, or "none" (never answer one cluster)."""
+    t = str(text).strip().lower()
+    if t in {"none", ""}:
+        return None
+    try:
+        return float(t)
+    except ValueError:
+        raise ConfigError(f"cannot read --min-silhouette {text!r}: give a number or 'none'") from None
 
 
 def _parse_k(text: str):
@@ -133,6 +161,7 @@ class _Plan:
     out: Path
     k: object
     k_range: tuple[int, int]
+    min_silhouette: float | None
     names: dict
     prep: object
     formats: tuple
@@ -159,7 +188,8 @@ def _plan(args) -> _Plan:
     if not ok and any(f in formats for f in ("png", "svg")):
         print(f"note: {reason}; writing HTML figures only.", file=sys.stderr)
         formats = tuple(f for f in formats if f == "html")
-    return _Plan(out, _parse_k(args.k), _parse_range(args.k_range), _parse_names(args.names), prep, formats)
+    return _Plan(out, _parse_k(args.k), _parse_range(args.k_range), _parse_min_silhouette(args.min_silhouette),
+                 _parse_names(args.names), prep, formats)
 
 
 def _read_gold(args, occ: pd.DataFrame, plan: _Plan) -> None:
@@ -184,7 +214,9 @@ def _read_gold(args, occ: pd.DataFrame, plan: _Plan) -> None:
             raise ConfigError("--k gold needs gold labels (--label-column)")
         plan.k = int(pd.Series(plan.gold).dropna().nunique())
     plan.base_params = {"corpus": str(args.corpus), "target": args.target, "method": args.method, "k": args.k,
-                        "k_range": list(plan.k_range), "seed": args.seed, "preprocessing": plan.prep.describe(),
+                        "k_range": list(plan.k_range), "threshold": args.threshold, "preference": args.preference,
+                        "min_silhouette": plan.min_silhouette, "seed": args.seed,
+                        "preprocessing": plan.prep.describe(),
                         "projection": args.projection, "split_column": args.split_column,
                         "label_column": args.label_column, "cluster_names": plan.names}
 
@@ -220,20 +252,18 @@ def _score_layer(args, plan: _Plan, occ: pd.DataFrame, es, spec) -> tuple[dict, 
     available, mname, gold = list(es.layers), es.model, plan.gold
     label = senses.layer_label(available, spec)
     X = senses.preprocess(senses.layer_vectors(es.vectors, available, spec), plan.prep)
-    cl = senses.cluster_vectors(X, method=args.method, k=plan.k, k_range=plan.k_range, seed=args.seed)
+    cl = senses.cluster_vectors(X, method=args.method, k=plan.k, k_range=plan.k_range, seed=args.seed,
+                                threshold=args.threshold, preference=args.preference,
+                                min_silhouette=plan.min_silhouette)
     if cl.notice:
         print(f"note ({mname}, layer {label}): {cl.notice}", file=sys.stderr)
     cnames = senses.cluster_names(cl.labels, plan.names)
     params = {**plan.base_params, "model": mname, "model_path": es.manifest.get("model_path"),
               "fingerprint": es.manifest.get("fingerprint"), "layer": label, "k_found": cl.k, "embedding_key": es.key}
     draw = _Drawer(plan, params, f"{_slug(mname)}_layer{label}", f"{mname}, layer {label}")
-    sc = pr = None
-    if gold is not None:
-        mask = plan.score_mask
-        sc = senses.cluster_scores(gold[mask], cl.labels[mask])
-        pr = senses.predict_senses(X, gold, split=plan.split, seed=args.seed)
-        name_map = {int(c): n for c, n in zip(cl.labels, cnames)}
-        draw.contingency(senses.contingency_table(gold[mask], cl.labels[mask], cluster_names=name_map))
+    sc, pr, note = _gold_scores(args, plan, X, cl, cnames, draw)
+    if note:
+        print(f"note ({mname}, layer {label}): {note}", file=sys.stderr)
     if cl.silhouette:
         draw.silhouette(cl)
     xy = np.full((len(occ), 2), np.nan, dtype=np.float32)
@@ -243,10 +273,29 @@ def _score_layer(args, plan: _Plan, occ: pd.DataFrame, es, spec) -> tuple[dict, 
             print(f"note ({mname}, layer {label}): {pj.notice}", file=sys.stderr)
         xy = pj.coords
         draw.projection(_view_frame(occ, xy, cnames), pj, args)
+    found = cl.to_dict()
     rec = {"model": mname, "layer": _layer_value(available, spec), "k": cl.k, **senses.score_record(sc, pr),
            "n_scored": sc.n if sc is not None else 0, "mode": pr.mode if pr is not None else None,
-           "method": args.method, "silhouette": cl.to_dict()["silhouette"]}
+           "method": cl.method, "k_requested": args.k, "clustering": found["params"],
+           "silhouette": found["silhouette"], "classifier_note": note}
     return rec, _assignments(occ, plan, mname, label, cl.labels, cnames, xy)
+
+
+def _gold_scores(args, plan: _Plan, X, cl, cnames, draw):
+    """Cluster scores (one gold sense included), classifier scores and the contingency figure; (scores, probe,
+    note). The classifiers need two gold senses with two occurrences each: without them they are skipped and the
+    note says why."""
+    gold = plan.gold
+    if gold is None:
+        return None, None, None
+    mask = plan.score_mask
+    sc = senses.score_clusters(gold[mask], cl.labels[mask])
+    name_map = {int(c): n for c, n in zip(cl.labels, cnames)}
+    draw.contingency(senses.contingency_table(gold[mask], cl.labels[mask], cluster_names=name_map))
+    try:
+        return sc, senses.predict_senses(X, gold, split=plan.split, seed=args.seed), None
+    except TooFewPointsError as exc:
+        return sc, None, f"classifiers skipped: {exc}"
 
 
 def _assignments(occ, plan: _Plan, mname, label, labels, cnames, xy) -> pd.DataFrame:
@@ -293,7 +342,7 @@ def _write_results(args, plan: _Plan, records: list[dict], assignments: list[pd.
     (out / "metrics.manifest.json").write_text(
         export.manifest_json({**base, "models": [r["model"] for r in records]}, kind="table:metrics"),
         encoding="utf-8")
-    table = pd.DataFrame(records).drop(columns=["silhouette"])
+    table = pd.DataFrame(records).drop(columns=["silhouette", "clustering"])
     export.save_table(table, out, "layers", base)
     export.save_table(pd.concat(assignments, ignore_index=True), out, "assignments", base)
     if plan.gold is not None and len(records) > 1:

@@ -8,7 +8,10 @@ The pipeline behind the Senses page, the ``senses`` CLI command and ``bench/eval
    2018), which otherwise dominate cosine similarities of contextual vectors (Ethayarajh 2019);
 2. ``projection``: :func:`project` maps them to 2-D/3-D for viewing (PCA, UMAP, t-SNE; seeded);
 3. ``clustering``: :func:`cluster_vectors` clusters the *full* vectors (k-means, agglomerative with cosine/average
-   linkage, HDBSCAN), with k given or chosen by silhouette;
+   linkage, HDBSCAN), with k given or chosen by silhouette (k = 1 below a silhouette threshold), or finds the
+   number of senses itself on the cosine-similarity graph (``graph``: affinity propagation, correlation
+   clustering, Chinese Whispers), one sense included; ``scoring``: :func:`score_clusters` also scores a word
+   whose gold labels hold one sense;
 4. ``metrics``: :func:`cluster_scores` compares clusters with gold senses (purity, inverse purity, their harmonic
    mean, ARI, NMI, V-measure, contingency table);
 5. ``probes``: :func:`predict_senses` scores two classifiers that predict the known meanings (nearest sense
@@ -27,10 +30,13 @@ name). The ``DEFAULT_*`` constants (defined in ``_base``) are the defaults chose
 from __future__ import annotations
 
 from analysis.senses._base import (CLUSTER_METHODS, DEFAULT_K_RANGE, DEFAULT_LAYER, DEFAULT_METHOD,
-                                   DEFAULT_PROJECTION, MAX_FIT_POINTS, MAX_PAIRWISE_POINTS, PROJECTION_METHODS,
+                                   DEFAULT_MIN_SILHOUETTE, DEFAULT_PREFERENCE, DEFAULT_PROJECTION, DEFAULT_THRESHOLD,
+                                   GRAPH_METHODS, MAX_FIT_POINTS, MAX_PAIRWISE_POINTS, PROJECTION_METHODS,
                                    SILHOUETTE_SAMPLE, SINGLE_THREAD_BELOW)
 from analysis.senses.clustering import ClusterResult, cluster_vectors
 from analysis.senses.compare import SCORE_COLUMNS, LayerScoring, score_layers, score_record
+from analysis.senses.graph import affinity_clusters, chinese_whispers, correlation_clusters, cosine_matrix
+from analysis.senses.scoring import score_clusters
 from analysis.senses.describe import (class_tfidf, cluster_names, context_windows, describe_clusters,
                                       nearest_to_centroids)
 from analysis.senses.metrics import ClusterScores, cluster_scores, contingency_table, inverse_purity, purity
@@ -47,4 +53,6 @@ __all__ = [
     "cluster_vectors", "contingency_table", "purity", "inverse_purity", "cluster_scores", "predict_senses",
     "context_windows", "class_tfidf", "nearest_to_centroids", "describe_clusters", "cluster_names",
     "score_layers", "score_record", "SCORE_COLUMNS", "LayerScoring", "ProjectionSettings", "SINGLE_THREAD_BELOW",
+    "DEFAULT_THRESHOLD", "DEFAULT_PREFERENCE", "DEFAULT_MIN_SILHOUETTE", "GRAPH_METHODS", "score_clusters",
+    "cosine_matrix", "correlation_clusters", "chinese_whispers", "affinity_clusters",
 ]

@@ -25,7 +25,28 @@ DEFAULT_PROJECTION = "umap"
 #: Range of k searched by silhouette when k is "auto" (inclusive).
 DEFAULT_K_RANGE = (2, 10)
 
-CLUSTER_METHODS = ("kmeans", "agglomerative", "hdbscan")
+#: Correlation clustering / Chinese Whispers: two occurrences count as the same sense when their cosine is above this
+#: (a cosine of the prepared vectors, so it depends on the model and layer: the MiniLM cosines of one word's
+#: occurrences lie around 0.6-0.95). The best of the CV grid for correlation clustering at the last layer
+#: (``bench/cv_senses.py``); neither graph method beat k-means with the k = 1 test under CV.
+DEFAULT_THRESHOLD = 0.875
+
+#: Affinity propagation: the preference is this quantile of the word's pairwise cosine similarities (0.5 = median,
+#: scikit-learn's own default; lower gives fewer clusters).
+DEFAULT_PREFERENCE = 0.5
+
+#: k-means / agglomerative with k = "auto": answer one cluster when the best silhouette over the k range is below
+#: this (the k = 1 test; one threshold across words, chosen by leave-words-out CV in ``bench/cv_senses.py`` on
+#: CoarseWSD-20 + DWUG EN with the packaged MiniLM at the last layer, L2-normalised vectors; BENCHMARKS.md,
+#: "Defaults chosen by cross-validation across words"). The CLI and the Senses page use it; ``cluster_vectors``
+#: itself applies it only when asked (``min_silhouette=``), so other callers keep plain silhouette over k >= 2.
+#: A silhouette is scale-free, so the threshold is less tied to one model than a cosine threshold is.
+DEFAULT_MIN_SILHOUETTE: float | None = 0.15
+
+#: Methods that find the number of clusters on the cosine-similarity graph (see :mod:`analysis.senses.graph`).
+GRAPH_METHODS = ("affinity", "correlation", "chinese_whispers")
+
+CLUSTER_METHODS = ("kmeans", "agglomerative", "hdbscan") + GRAPH_METHODS
 PROJECTION_METHODS = ("umap", "pca", "tsne")
 
 #: UMAP and t-SNE are fitted on a seeded sample of at most this many points; UMAP places the rest with

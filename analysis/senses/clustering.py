@@ -1,4 +1,10 @@
-"""Clusters of the full vectors (never of a projection): k-means, agglomerative (cosine, average linkage), HDBSCAN."""
+"""Clusters of the full vectors (never of a projection): k-means, agglomerative (cosine, average linkage), HDBSCAN, and
+the graph methods of :mod:`analysis.senses.graph` (affinity propagation, correlation clustering, Chinese Whispers),
+which choose the number of senses themselves and may answer k = 1.
+
+k-means and agglomerative choose k by silhouette over a range of k >= 2; with ``min_silhouette`` they answer k = 1
+when even the best silhouette stays below it (a threshold learned across words by ``bench/cv_senses.py``, not per
+word), so a word with one sense is not split along some other direction."""
 
 from __future__ import annotations
 
@@ -9,8 +15,10 @@ import pandas as pd
 
 from analysis._util import as_matrix, json_clean, unit_rows
 from analysis.errors import ConfigError, TooFewPointsError
-from analysis.senses._base import (CLUSTER_METHODS, MAX_PAIRWISE_POINTS, SILHOUETTE_SAMPLE, _sample, _seed_alias,
-                                   _seed_int, _threads)
+from analysis.senses import graph
+from analysis.senses._base import (CLUSTER_METHODS, DEFAULT_K_RANGE, DEFAULT_METHOD, DEFAULT_PREFERENCE,
+                                   DEFAULT_THRESHOLD, GRAPH_METHODS, MAX_PAIRWISE_POINTS, SILHOUETTE_SAMPLE, _sample,
+                                   _seed_alias, _seed_int, _threads)
 
 
 @dataclass(frozen=True)
@@ -104,20 +112,22 @@ def _assign_to_centroids(X, fit_idx, fit_labels) -> np.ndarray:
     return labels
 
 
-def cluster_vectors(X, *, method: str = "kmeans", k="auto", k_range=(2, 10), seed=0,
+def cluster_vectors(X, *, method: str | None = None, k="auto", k_range=DEFAULT_K_RANGE, seed=0,
                     min_cluster_size: int | None = None, max_pairwise: int = MAX_PAIRWISE_POINTS,
-                    **aliases) -> ClusterResult:
-    """Cluster labels of the vectors X (the full vectors, not a projection), with k given or chosen by silhouette.
+                    **options) -> ClusterResult:
+    """Cluster labels of the vectors X (the full vectors, not a projection), with k given, chosen by silhouette, or
+    found by a graph method.
 
     Parameters
     ----------
     X : ndarray of shape (n_occurrences, dim)
         Vectors to cluster, usually prepared by :func:`preprocess` (k-means is Euclidean, so length-normalised
         vectors make it cosine-like).
-    method : {"kmeans", "agglomerative", "hdbscan"}
-        k-means (Euclidean, several seeded restarts); agglomerative with cosine distance and average linkage;
-        HDBSCAN (Euclidean, which on unit vectors orders pairs as cosine does) — HDBSCAN chooses the number of
-        clusters itself and marks noise as -1.
+    method : {"kmeans", "agglomerative", "hdbscan", "affinity", "correlation", "chinese_whispers"}, optional
+        Default :data:`DEFAULT_METHOD`. k-means (Euclidean, several seeded restarts); agglomerative with cosine
+        distance and average linkage; HDBSCAN (Euclidean on unit vectors; noise = -1); affinity propagation on
+        cosine similarities; correlation clustering or Chinese Whispers on the cosine-similarity graph (see
+        :mod:`analysis.senses.graph`). HDBSCAN and the graph methods choose the number of clusters themselves.
     k : int or "auto"
         Number of clusters, or "auto" to take the k in ``k_range`` with the highest silhouette score (cosine for
         agglomerative, Euclidean for k-means; on a seeded sample of :data:`SILHOUETTE_SAMPLE` points).
@@ -126,43 +136,62 @@ def cluster_vectors(X, *, method: str = "kmeans", k="auto", k_range=(2, 10), see
     seed : int, ``np.random.SeedSequence`` or ``np.random.Generator``
         The same int gives the same labels (``random_state`` is accepted as its old name).
     min_cluster_size : int, optional
-        HDBSCAN only; default max(5, 2 % of the points).
+        HDBSCAN: default max(5, 2 % of the points). Graph methods: smaller clusters join the most similar kept one
+        (default max(3, 2 % of the points)).
     max_pairwise : int
-        Agglomerative and HDBSCAN run on a seeded sample of at most this many points; the rest join the nearest
-        cluster centroid.
+        Agglomerative, HDBSCAN and the graph methods run on a seeded sample of at most this many points; the rest
+        join the nearest cluster centroid.
+    **options
+        ``threshold`` (float): correlation clustering and Chinese Whispers, the cosine above which two occurrences
+        count as the same sense (default :data:`DEFAULT_THRESHOLD`); ``preference`` (float): affinity propagation,
+        the quantile of the pairwise similarities used as preference (default :data:`DEFAULT_PREFERENCE`);
+        ``min_silhouette`` (float or None): k-means / agglomerative with ``k="auto"`` answer k = 1 when the best
+        silhouette is below this (None, the default here: never); ``random_state``: the old name of ``seed``.
 
     Returns
     -------
     ClusterResult
         ``labels`` of shape (n,), numbered by decreasing cluster size; ``k``; ``silhouette`` {k: score} when k was
-        chosen automatically, else empty.
+        chosen by silhouette, else empty.
     """
-    seed = _seed_alias(seed, aliases, "cluster_vectors")
+    options = dict(options)
+    threshold, preference = options.pop("threshold", None), options.pop("preference", None)
+    min_silhouette = options.pop("min_silhouette", None)
+    seed = _seed_alias(seed, options, "cluster_vectors")
     X = as_matrix(X, dtype=np.float32)
     n = X.shape[0]
-    method = str(method).lower()
+    method = str(DEFAULT_METHOD if method is None else method).lower()
     if method not in CLUSTER_METHODS:
         raise ConfigError(f"Unknown clustering method {method!r}; choose one of {', '.join(CLUSTER_METHODS)}.")
     seed = _seed_int(seed)
     if n < 2:
         raise TooFewPointsError(f"Clustering needs at least 2 occurrences; there are {n}.")
     with _threads(n):
-        return _cluster(X, method, k, k_range, seed, min_cluster_size, max_pairwise)
+        if method in GRAPH_METHODS:
+            value = preference if method == "affinity" else threshold
+            return _graph(X, method, k, value, seed, min_cluster_size, max_pairwise)
+        if method == "hdbscan":
+            return _hdbscan(X, k, seed, min_cluster_size, max_pairwise)
+        return _cluster(X, method, k, k_range, seed, max_pairwise, min_silhouette)
 
 
-def _cluster(X, method, k, k_range, seed, min_cluster_size, max_pairwise) -> ClusterResult:
-    """k-means or agglomerative clusters of X for the k given, or for the k of ``k_range`` with the best silhouette."""
+def _fit_sample(n: int, max_pairwise: int, seed: int, what: str) -> tuple[np.ndarray, str | None]:
+    """Rows a pairwise method is fitted on (a seeded sample above ``max_pairwise``) and the notice saying so."""
+    if n <= max_pairwise:
+        return np.arange(n), None
+    idx = _sample(n, max_pairwise, seed)
+    return idx, (f"{what} ran on a random sample of {len(idx):,} of the {n:,} occurrences (seed {seed}); the others "
+                 f"joined the nearest cluster centroid.")
+
+
+def _cluster(X, method, k, k_range, seed, max_pairwise, min_silhouette) -> ClusterResult:
+    """k-means or agglomerative clusters of X for the k given, or for the k of ``k_range`` with the best silhouette
+    (k = 1 when that silhouette is below ``min_silhouette``)."""
     n = X.shape[0]
-    if method == "hdbscan":
-        return _hdbscan(X, k, seed, min_cluster_size, max_pairwise)
     auto = isinstance(k, str) and k.lower() == "auto"
     ks = _k_candidates(k_range, n) if auto else [_check_k(k, n)]
-    fit_idx = np.arange(n)
-    notice = None
-    if method == "agglomerative" and n > max_pairwise:
-        fit_idx = _sample(n, max_pairwise, seed)
-        notice = (f"Agglomerative clustering ran on a random sample of {len(fit_idx):,} of the {n:,} occurrences "
-                  f"(seed {seed}); the others joined the nearest cluster centroid.")
+    fit_idx, notice = (_fit_sample(n, max_pairwise, seed, "Agglomerative clustering") if method == "agglomerative"
+                       else (np.arange(n), None))
     Xf = X[fit_idx]
     candidates, sil_metric = _labels_per_k(Xf, method, ks, seed)
     silhouette: dict[int, float] = {}
@@ -171,17 +200,65 @@ def _cluster(X, method, k, k_range, seed, min_cluster_size, max_pairwise) -> Clu
         silhouette = {kk: _silhouette(Xf, lab, sil_metric, seed) for kk, lab in candidates.items()}
         finite = {kk: sc for kk, sc in silhouette.items() if np.isfinite(sc)}
         best = max(finite, key=lambda kk: (finite[kk], -kk)) if finite else ks[0]
+        if min_silhouette is not None and (not finite or finite[best] < float(min_silhouette)):
+            best = 1
+            candidates[1] = np.zeros(len(fit_idx), dtype=np.int64)
     labels = candidates[best]
     if len(fit_idx) < n:
         labels = _assign_to_centroids(X, fit_idx, labels)
     labels = _relabel_by_size(labels)
     k_found = int(len(np.unique(labels[labels >= 0])))
     params = {"method": method, "k": "auto" if auto else int(ks[0]), "k_range": list(k_range) if auto else None,
-              "seed": seed}
-    if method == "agglomerative" and k_found < best:
+              "min_silhouette": None if min_silhouette is None or not auto else float(min_silhouette), "seed": seed}
+    if best == 1 and auto:
+        extra = (f"One cluster: the best silhouette ({max(silhouette.values(), default=float('nan')):.3f}) is below "
+                 f"the one-sense threshold {float(min_silhouette):.3f}.")
+        notice = f"{notice} {extra}" if notice else extra
+    elif method == "agglomerative" and k_found < best:
         extra = f"The tree could only be cut into {k_found} clusters (tied distances)."
         notice = f"{notice} {extra}" if notice else extra
     return ClusterResult(labels, k_found, silhouette, method, notice, params)
+
+
+def _graph(X, method, k, value, seed, min_cluster_size, max_pairwise) -> ClusterResult:
+    """Affinity propagation, correlation clustering or Chinese Whispers (see :mod:`analysis.senses.graph`)."""
+    n = X.shape[0]
+    notices = []
+    if not (isinstance(k, str) and k.lower() == "auto") and k is not None:
+        notices.append(f"{_GRAPH_NAMES[method]} chooses the number of clusters itself; the k you gave was not used.")
+    fit_idx, sampled = _fit_sample(n, max_pairwise, seed, _GRAPH_NAMES[method])
+    Xf = X[fit_idx]
+    params = {"method": method, "seed": seed}
+    if method == "affinity":
+        q = graph.check_quantile(DEFAULT_PREFERENCE if value is None else value)
+        labels, converged = graph.affinity_clusters(Xf, q, seed=seed)
+        params["preference_quantile"] = q
+        if not converged:
+            notices.append("Affinity propagation did not converge; all occurrences are put in one cluster.")
+    else:
+        t = graph.check_threshold(DEFAULT_THRESHOLD if value is None else value)
+        fn = graph.correlation_clusters if method == "correlation" else graph.chinese_whispers
+        labels = fn(Xf, t, seed=seed)
+        params["threshold"] = t
+    min_size = graph.default_min_size(len(fit_idx)) if min_cluster_size is None else int(min_cluster_size)
+    if min_size < 1:
+        raise ConfigError("The minimum cluster size must be at least 1.")
+    raw_k = int(len(np.unique(labels)))
+    labels = graph.merge_small(Xf, labels, min_size)
+    params.update(min_cluster_size=min_size, k_before_merge=raw_k)
+    if sampled:
+        notices.append(sampled)
+        labels = _assign_to_centroids(X, fit_idx, labels)
+    labels = _relabel_by_size(labels)
+    k_found = int(len(np.unique(labels)))
+    if raw_k > k_found:
+        notices.append(f"{raw_k - k_found} clusters smaller than {min_size} occurrences joined the most similar "
+                       f"larger cluster.")
+    return ClusterResult(labels, k_found, {}, method, " ".join(notices) or None, params)
+
+
+_GRAPH_NAMES = {"affinity": "Affinity propagation", "correlation": "Correlation clustering",
+                "chinese_whispers": "Chinese Whispers"}
 
 
 def _k_candidates(k_range, n: int) -> list[int]:

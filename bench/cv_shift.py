@@ -1,0 +1,150 @@
+"""The shift default layer chosen by leave-words-out cross-validation (issue 14): APD and PRT per layer rule.
+
+Per DWUG EN target (all usages, embedded once through the project cache; periods = DWUG ``grouping``), APD and PRT
+between the two periods (``analysis.shift.apd`` / ``prt`` on the raw vectors, as ``shift-rank``) at every single layer
+and at rules stated relative to the model's depth (middle third, upper third, upper half, the last three, all).
+Scored against SemEval-2020 Task 1 graded truth (the targets present) and DWUG ``change_graded`` (all targets) by
+Spearman's rho over targets.
+
+Selection: ``--splits`` seeded halvings of the targets of each gold; the layer rule with the best rho on one half is
+scored on the other half. Printed per metric and gold: the in-sample best rule and its rho (bootstrap 95 % over
+targets), the mean CV rho (± sd over halvings), how often each rule was chosen, and the current default
+(``analysis.shift.DEFAULT_LAYER``) beside them. Run from the project root::
+
+    .venv/bin/python bench/cv_shift.py [--splits 20] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared bench helpers (bench/ is no package)
+
+import cv_data  # noqa: E402
+
+from analysis import senses  # noqa: E402
+from analysis import shift as S  # noqa: E402
+
+
+def rules(top: int) -> dict:
+    """Layer rules by name -> spec (single layers, then rules relative to the depth ``top``)."""
+    third, two = top // 3, (2 * top) // 3
+    out = {f"layer {i}": i for i in range(0, top + 1)}
+    out.update({"middle third": (third + 1, max(third + 1, two)), "upper third": (two + 1, top),
+                "upper half": (top // 2 + 1, top), "last three": (top - 2, top), "all": (1, top)})
+    seen, kept = {}, {}
+    for name, spec in out.items():  # one name per set of layers (for 6 layers the upper half is the last three)
+        key = tuple(senses.resolve_layers(list(range(top + 1)), spec))
+        if key in seen:
+            kept[f"{seen[key]} = {name}"] = kept.pop(seen[key])
+            seen[key] = f"{seen[key]} = {name}"
+        else:
+            seen[key], kept[name] = name, spec
+    return kept
+
+
+def metric_table(targets) -> pd.DataFrame:
+    """One row per target x rule: APD and PRT between the two periods."""
+    rows = []
+    for w in targets:
+        spec_of = rules(max(w.layers))
+        a, b = sorted(np.unique(w.period))[:2]
+        for name, spec in spec_of.items():
+            V = senses.layer_vectors(w.vectors, list(w.layers), spec)
+            A, B = V[w.period == a], V[w.period == b]
+            rows.append({"word": w.name, "rule": name, "apd": S.apd(A, B), "prt": S.prt(A, B)})
+    return pd.DataFrame(rows)
+
+
+def _rho(table: pd.DataFrame, metric: str, gold: pd.Series, words) -> pd.Series:
+    sub = table[table.word.isin(words)].pivot(index="rule", columns="word", values=metric)[list(words)]
+    g = gold[list(words)].to_numpy()
+    return pd.Series([spearmanr(r, g).statistic for r in sub.to_numpy()], index=sub.index)
+
+
+def cross_validate(table, metric, gold: pd.Series, splits) -> dict:
+    words = list(gold.index)
+    full = _rho(table, metric, gold, words)
+    best = full.idxmax()
+    cv, chosen, held = [], [], []
+    for a, b in splits:
+        pick = _rho(table, metric, gold, a).idxmax()
+        chosen.append(pick)
+        on_b = _rho(table, metric, gold, b)
+        cv.append(on_b[pick])
+        held.append(on_b)
+    held = pd.DataFrame(held)  # every rule's rho on the held-out halves: a fixed rule scored like the CV choice
+
+    def rho_at(rule):
+        vals = table[table.rule == rule].set_index("word")[metric][words].to_numpy()
+        g = gold.to_numpy()
+        return lambda ix: spearmanr(vals[ix], g[ix]).statistic if np.ptp(g[ix]) > 0 else np.nan
+
+    return {"in_sample_rule": best, "in_sample_rho": float(full[best]),
+            "in_sample_ci": cv_data.bootstrap_stat(rho_at(best), len(words)), "cv_rho": float(np.nanmean(cv)),
+            "cv_sd": float(np.nanstd(cv)), "chosen": pd.Series(chosen).value_counts().to_dict(),
+            "per_rule": full.round(4).to_dict(), "held_out_per_rule": held.mean().round(4).to_dict(),
+            "_rho_at": rho_at}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--splits", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json")
+    args = ap.parse_args(argv)
+    print("uptime at start:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    t0 = time.perf_counter()
+    targets = cv_data.dwug_targets()
+    table = metric_table(targets)
+    golds = cv_data.read_golds()
+    top = max(targets[0].layers)
+    default = _default_rule(top)
+    out = {}
+    print(f"{len(targets)} DWUG targets; current shift default layer {S.DEFAULT_LAYER} = rule {default!r}; "
+          f"{args.splits} halvings per gold\n")
+    print(f"{'gold':<8} {'metric':<4} | {'in-sample best rule':<20} {'rho':>6} {'95 % CI':>16} | "
+          f"{'CV rho':>7} {'sd':>5} | {'default rho':>11} {'95 % CI':>16} {'held-out':>8} | chosen")
+    for gname, gold in golds.items():
+        vals = pd.Series(cv_data.gold_values(gold, [w.name for w in targets])).sort_index()
+        splits = cv_data.halvings(list(vals.index), args.splits, args.seed)
+        for metric in ("apd", "prt"):
+            r = cross_validate(table, metric, vals, splits)
+            d_rho = r["per_rule"][default]
+            d_ci = cv_data.bootstrap_stat(r.pop("_rho_at")(default), len(vals))
+            chosen = ", ".join(f"{k} x{v}" for k, v in r["chosen"].items())
+            print(f"{gname + f' ({len(vals)})':<8} {metric:<4} | {r['in_sample_rule']:<20} {r['in_sample_rho']:6.3f} "
+                  f"[{r['in_sample_ci'][0]:6.3f}, {r['in_sample_ci'][1]:6.3f}] | {r['cv_rho']:7.3f} {r['cv_sd']:5.2f} | "
+                  f"{d_rho:11.3f} [{d_ci[0]:6.3f}, {d_ci[1]:6.3f}] {r['held_out_per_rule'][default]:8.3f} | {chosen}")
+            out[f"{gname}/{metric}"] = {**r, "default_rule": default, "default_rho": d_rho, "default_ci": d_ci}
+    print("\nrho per rule, all targets (and mean over the held-out halves, where the CV choice is scored):")
+    both = {**{k: v["per_rule"] for k, v in out.items()},
+            **{f"{k} held-out": v["held_out_per_rule"] for k, v in out.items()}}
+    print(pd.DataFrame(both).round(3).to_string())
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1, default=str))
+    print(f"\n{time.perf_counter() - t0:.0f} s; uptime at end:",
+          subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    return 0
+
+
+def _default_rule(top: int) -> str:
+    """The rule name of analysis.shift.DEFAULT_LAYER for a model of depth ``top``."""
+    want = set(senses.resolve_layers(list(range(top + 1)), S.DEFAULT_LAYER))
+    for name, spec in rules(top).items():
+        if set(senses.resolve_layers(list(range(top + 1)), spec)) == want:
+            return name
+    raise SystemExit(f"the shift default {S.DEFAULT_LAYER} is none of the rules")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
