@@ -24,6 +24,8 @@ PAGES = [
     ("views/shift.py", "Shift", ":material/timeline:"),
     ("views/bias.py", "Bias", ":material/balance:"),
     ("views/dimension.py", "Dimension", ":material/stacked_line_chart:"),
+    # Last: the Corpus page stays the landing page (the tour is a mode a teacher opens, not every visitor's start).
+    ("views/tour.py", "Tour", ":material/school:"),
 ]
 
 state.init()

@@ -47,3 +47,45 @@ def positive_int(value, option: str) -> int:
     if not ok:
         raise ConfigError(f"{option} must be a whole number of at least 1, not {value!r}")
     return int(value)
+
+
+def add_preset_arguments(parser) -> None:
+    """Add the figure export preset options every subcommand that writes figures shares.
+
+    ``--preset {screen,paper}`` (default screen: figures as the dashboard shows them), ``--width-cm`` (paper
+    width: 8.5 single column, 17.4 double column), ``--font`` (paper font family) and ``--font-size`` (pt). Read them
+    back with :func:`preset_options` and pass the result to ``analysis.export.save_figure(..., **options)``.
+    """
+    group = parser.add_argument_group("figure preset")
+    group.add_argument("--preset", choices=("screen", "paper"), default="screen",
+                       help="screen: figures as the dashboard shows them; paper: white, no grid, one font, no title, "
+                            "width in cm, SVG/PDF vector and PNG at 300 dpi (default formats svg,pdf,png)")
+    group.add_argument("--width-cm", type=float, default=8.5,
+                       help="paper figure width in cm (8.5 = single column, 17.4 = double column; default %(default)s)")
+    group.add_argument("--font", default=None,
+                       help="paper font family, e.g. 'Arial' or 'Times New Roman' (default: Arial/Helvetica, "
+                            "falling back to DejaVu Sans)")
+    group.add_argument("--font-size", type=float, default=8.0, help="paper font size in pt (default %(default)s)")
+
+
+def preset_options(args, formats=None) -> dict:
+    """The keyword arguments of ``save_figure`` for the preset options in ``args`` (ConfigError for bad values, so a
+    bad ``--width-cm`` fails before any long work). With ``formats`` (the subcommand's parsed ``--formats``) the
+    result also holds ``formats``: under ``--preset paper``, a left-at-default html-only list becomes svg,pdf,png.
+    """
+    from analysis.export import PaperSpec
+
+    preset = getattr(args, "preset", "screen") or "screen"
+    if preset == "screen":
+        out: dict = {"preset": "screen"}
+    else:
+        spec = PaperSpec(width_cm=float(args.width_cm), font_size_pt=float(args.font_size),
+                         **({"font_family": args.font} if getattr(args, "font", None) else {}))
+        out = {"preset": "paper", "width_cm": spec.width_cm, "font_family": spec.font_family,
+               "font_size_pt": spec.font_size_pt}
+    if formats is not None:
+        formats = tuple(formats)
+        if preset == "paper" and formats in (("html",), ()):
+            formats = ("svg", "pdf", "png")
+        out["formats"] = formats
+    return out

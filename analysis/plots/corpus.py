@@ -6,6 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analysis.corpus import count_order_key
+from analysis.plots import theme
 from analysis.plots._text import esc, esc_all, esc_title
 
 
@@ -13,10 +14,13 @@ def plot_counts(counts: pd.DataFrame, *, column: str, title: str | None = None) 
     """Bar chart of occurrence counts. ``counts`` has columns [column, "occurrences"] (in the order to draw)."""
     name = esc(column)  # a metadata column name comes from the user's file
     x = counts[column].astype(str) if column == "year" else esc_all(counts[column])
-    fig = go.Figure(go.Bar(x=x, y=counts["occurrences"], marker_color="#4C78A8",
+    fig = go.Figure(go.Bar(x=x, y=counts["occurrences"], marker_color=theme.PRIMARY,
                            hovertemplate=f"{name}: %{{x}}<br>occurrences: %{{y}}<extra></extra>"))
-    fig.update_layout(title=esc_title(title) or f"Occurrences per {name}", xaxis_title=name,
-                      yaxis_title="occurrences", height=300, margin=dict(l=40, r=10, t=40, b=40))
+    theme.apply(fig, title=esc_title(title) or f"Occurrences per {name}", x_title=name, y_title="occurrences",
+                height=300, legend=None)
+    fig.update_yaxes(tickformat=",d", rangemode="tozero")
+    if column == "year":
+        fig.update_xaxes(tickformat="d")  # 1850, not 1,850 or 1.85k
     # years are numbers on a linear axis; periods and labels are categories even when they look like numbers
     fig.update_xaxes(type="linear" if column == "year" else "category")
     if column != "year":  # keep the table's (natural) order: s2 before s10

@@ -14,18 +14,17 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from analysis.plots import theme
 from analysis.plots._text import esc, esc_all
 
-LID_COLOR = "#4C78A8"
-GLOBAL_COLOR = "#72B7B2"
-TRAIN_COLOR = "#F58518"
-EVAL_COLOR = "#E45756"
+LID_COLOR = theme.PRIMARY
+GLOBAL_COLOR = theme.QUATERNARY
+TRAIN_COLOR = theme.SECONDARY
+EVAL_COLOR = theme.TERTIARY
 
 
-def _layout(fig: go.Figure, title: str, height: int = 400) -> go.Figure:
-    fig.update_layout(title=esc(title), height=height, margin=dict(l=60, r=60, t=60, b=50), legend_title_text="",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
-    return fig
+def _layout(fig: go.Figure, title: str, height: int = 400, legend: str | None = "right") -> go.Figure:
+    return theme.apply(fig, title=esc(title), height=height, legend=legend, legend_title="")
 
 
 def _checkpoint_axis(df: pd.DataFrame) -> tuple[list, str, bool]:
@@ -87,8 +86,18 @@ def plot_lid_trajectory(records: pd.DataFrame, *, layer: int | None = None, show
                                          line=dict(color=color, dash="dash"), marker=dict(symbol="diamond")),
                               secondary_y=True)
     fig.update_xaxes(title=xtitle, type="linear" if numeric else "category")
+    if numeric:
+        theme.format_axis(fig, x, axis="x")
+    lid_values = np.concatenate([(df["mean"] - df["std"]).to_numpy(float), (df["mean"] + df["std"]).to_numpy(float)])
     fig.update_yaxes(title_text="local intrinsic dimension", secondary_y=False)
-    fig.update_yaxes(title_text="masked-LM loss", secondary_y=True, showgrid=False)
+    theme.format_axis(fig, lid_values, secondary_y=False)
+    losses = [pd.to_numeric(df[c], errors="coerce") for c in ("train_loss", "eval_loss") if c in df]
+    loss_values = pd.concat(losses).dropna().to_numpy(float) if losses else np.array([])
+    # tickmode "auto": an overlaying axis would otherwise sync its ticks to the LID axis (odd values like 2.32, 2.39)
+    fig.update_yaxes(title_text="masked-LM loss", secondary_y=True, showgrid=False, zeroline=False,
+                     visible=bool(loss_values.size), tickmode="auto")
+    if loss_values.size:  # ticks that fit the losses' own spread (the axis is independent of the LID axis)
+        theme.format_axis(fig, loss_values, secondary_y=True)
     return _layout(fig, title or f"Mean local intrinsic dimension per checkpoint (layer {layer}) and loss")
 
 
@@ -115,10 +124,10 @@ def plot_lid_violins(token_lid: pd.DataFrame, *, layer: int | None = None, title
             vals = np.sort(vals)[np.linspace(0, len(vals) - 1, max_points).astype(int)]
         fig.add_trace(go.Violin(y=vals, name=esc(ck), box_visible=True, meanline_visible=True, points=False,
                                 spanmode="hard",  # no smoothing tails below the smallest LID (never below 0)
-                                line_color=LID_COLOR, fillcolor="rgba(76,120,168,0.35)", showlegend=False))
+                                line_color=LID_COLOR, fillcolor=theme.rgba(LID_COLOR, 0.35), showlegend=False))
     fig.update_xaxes(title="checkpoint", type="category")
-    fig.update_yaxes(title="local intrinsic dimension per token")
-    return _layout(fig, title or f"Per-token local intrinsic dimension (layer {layer})")
+    fig.update_yaxes(title="local intrinsic dimension per token", tickformat=theme.tick_format(df["lid"]))
+    return _layout(fig, title or f"Per-token local intrinsic dimension (layer {layer})", legend=None)
 
 
 def plot_lid_heatmap(records: pd.DataFrame, *, value: str = "mean", title: str | None = None) -> go.Figure:
@@ -138,7 +147,7 @@ def plot_lid_heatmap(records: pd.DataFrame, *, value: str = "mean", title: str |
     fig.update_xaxes(title="checkpoint", type="category")
     fig.update_yaxes(title="layer (0 = embeddings)", type="category")
     return _layout(fig, title or f"{value.capitalize()} local intrinsic dimension per layer and checkpoint",
-                   height=max(300, 60 + 40 * len(layers)))
+                   height=max(300, 60 + 40 * len(layers)), legend=None)
 
 
 def plot_training_log(log: pd.DataFrame, *, total_steps: int | None = None, title: str | None = None) -> go.Figure:
@@ -159,6 +168,10 @@ def plot_training_log(log: pd.DataFrame, *, total_steps: int | None = None, titl
         d = log.dropna(subset=["eval_loss"])
         fig.add_trace(go.Scatter(x=d["step"], y=d["eval_loss"], mode="lines+markers", name="held-out loss",
                                  line=dict(color=EVAL_COLOR)))
-    fig.update_xaxes(title="training step", range=[0, total_steps] if total_steps else None)
+    fig.update_xaxes(title="training step", range=[0, total_steps] if total_steps else None, tickformat=",d")
+    losses = [log[c] for c in ("train_loss", "eval_loss") if c in log]
     fig.update_yaxes(title="masked-LM loss")
+    if losses:
+        theme.format_axis(fig, pd.concat(losses).dropna().to_numpy(float))
     return _layout(fig, title or "Fine-tuning loss", height=320)
+
