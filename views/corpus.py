@@ -5,11 +5,12 @@ from __future__ import annotations
 import streamlit as st
 
 from analysis._util import natural_sorted
-from analysis.corpus import ColumnSpec, kwic_table, summarize
+from analysis.corpus import ColumnSpec, summarize
 from analysis.errors import SenseScopeError
 from analysis.paths import check_allowed
 from analysis.plots.corpus import count_table, plot_counts
 from ui import cached, state, widgets
+from ui import kwic as ukwic
 from ui.widgets import md_escape
 
 st.title("Corpus")
@@ -178,12 +179,9 @@ m1.metric("Occurrences", summary["occurrences"])
 m2.metric("Documents", summary["documents"])
 m3.metric("Surface forms", len(summary["forms"]))
 st.markdown("**Keyword in context**")
-kw = kwic_table(occ)
-widgets.table(kw, name="kwic", params={"corpus": state.corpus_label(), "target": state.get("target")},
-              key="kwic_table", hide_index=True, height=280,
-              column_config={"left": st.column_config.TextColumn(width="large"),
-                             "match": st.column_config.TextColumn(width="small"),
-                             "right": st.column_config.TextColumn(width="large")})
+kw_params = {"corpus": state.corpus_label(), "target": state.get("target")}
+kw_groups = ukwic.page_groups(occ, state.current_embeddings())
+ukwic.lines_section(occ, groups=kw_groups, key="kwic", params=kw_params, name="kwic")
 count_cols = [c for c in ("year", "period", "label") if c in occ.columns and occ[c].notna().any()]
 if count_cols:
     cols = st.columns(len(count_cols))
@@ -196,6 +194,10 @@ if count_cols:
     if "year" in occ.columns and summary.get("year_missing"):
         st.warning(f"{summary['year_missing']} occurrences have no readable year; they are kept but left out of "
                    f"analyses over time.")
+
+st.markdown("**Collocates** (log-likelihood or PMI)")
+ukwic.collocates_section(occ, groups=kw_groups or {"all occurrences": ["all"] * len(occ)}, key="corpus_coll",
+                         params=kw_params, name="collocates", cache_key=repr(state.settings_key()))
 
 # --------------------------------------------------------------------------------------------------------- model
 st.subheader("Model and embeddings")

@@ -12,6 +12,9 @@ from analysis.corpus import kwic, kwic_html, kwic_table
 from analysis.errors import SenseScopeError
 from analysis.plots import senses as P
 from ui import cached, jobs, state, widgets
+from ui import curate as uc
+from ui import explore as ue
+from ui import kwic as uk
 from ui import senses as us
 from ui.widgets import md_escape
 
@@ -157,41 +160,47 @@ meta_cols = [c for c in occ.columns if c not in {"occurrence_id", "text", "start
 for c in meta_cols:
     if c not in view.columns:
         view[c] = occ[c].to_numpy()
-colour_options = ["cluster_name"] + [c for c in ("label", "year", "period") if c in meta_cols] + \
+curated = uc.curated_labels(es)
+if curated is not None:
+    view["curated_sense"] = uc.curation(es).sense_names()
+colour_options = ["cluster_name"] + (["curated_sense"] if curated is not None else []) + \
+                 [c for c in ("label", "year", "period") if c in meta_cols] + \
                  [c for c in meta_cols if c not in ("label", "year", "period")]
-colour_names = {"cluster_name": "cluster", "label": "gold label", "year": "year", "period": "period"}
+colour_names = {"cluster_name": "cluster", "curated_sense": "your senses", "label": "gold label", "year": "year",
+                "period": "period"}
 colour = st.selectbox("Colour by", colour_options, format_func=lambda c: colour_names.get(c, c), key="senses_colour")
 shown = proj_labels[proj.method]
-title = f"{shown} of {n} occurrences of {target} — {es.model}, layer {layer_name}"
-fig = P.plot_projection(view, color=colour, z="z" if "z" in view.columns else None, title=title,
+ex = ue.controls(es, occ, layer_spec, layer_name)  # search, neighbours, isolation (drawn above the chart)
+drawn = view[ex.show].reset_index(drop=True)
+title = (f"{shown} of {len(drawn)} {'' if ex.show_name == 'all' else f'({ex.show_name}) of {n} '}occurrences of "
+         f"{target} — {es.model}, layer {layer_name}")
+fig = P.plot_projection(drawn, color=colour, z="z" if "z" in view.columns else None, title=title,
                         category_order=order if colour == "cluster_name" else None)
+fig = ue.decorate(fig, drawn, ex, z="z" if "z" in view.columns else None)
 proj_params = {**params, "projection": proj.method, "n_components": proj.n_components, **proj.params,
                "projection_fitted_on": proj.n_fit}
 sel = widgets.figure(fig, name=f"senses_{proj.method}_{target}_layer{layer_name}", params=proj_params,
-                     key="senses_scatter", on_select="rerun",
+                     key=ue.SCATTER_KEY, on_select=ue.clicked,
                      selection_mode=("points", "box", "lasso") if dims == 2 else ("points",))
 if pending:  # the job's status line (above) follows it and reruns the page once when it is done
     st.caption(f"Showing PCA while {proj_labels[proj_method]} is being computed in the background…")
 else:
     how = "Box or lasso select points" if dims == 2 else "Click points"
     st.caption(f"Showing {shown} (seed {seed}; fitted on {proj.n_fit:,} of {n:,} occurrences). {how} to list their "
-               f"contexts; click legend entries to hide groups.")
+               f"contexts; one selected point (clicked with the chart's Pan or Zoom tool, or lassoed alone) shows its "
+               f"nearest neighbours; click legend entries to hide groups.")
 
-picked = []
-if sel is not None:
-    points = (sel.get("selection") or {}).get("points", []) if isinstance(sel, dict) else sel.selection.points
-    for p in points:
-        cd = p.get("customdata")
-        if isinstance(cd, (list, tuple)):
-            cd = cd[0] if cd else None
-        if cd is not None:
-            picked.append(int(cd))
+picked = ue.selected_ids(sel)
+ue.lists(occ, ex, cnames, proj_params)
 if picked:
     idx = occ.index[occ["occurrence_id"].isin(picked)]
     sub = kwic_table(occ.loc[idx]).assign(cluster=cnames[idx])
     st.markdown(f"**{len(sub)} selected occurrences**")
     widgets.table(sub, name=f"senses_selection_{target}", params=proj_params, key="senses_selection",
                   hide_index=True)
+with st.expander("Selections: keep, isolate, compare", expanded=bool(picked) or bool(ue.named(es))):
+    ue.keep(es, occ, picked, ex.hits)
+    ue.compare(es, occ, cnames, proj_params, exclude=uk.function_words(occ))
 
 # Assignments export: occurrences with cluster, name and coordinates.
 assign = pd.DataFrame({"occurrence_id": occ["occurrence_id"].to_numpy(), "cluster": cl.labels,
@@ -309,6 +318,24 @@ with st.expander("Occurrences nearest each cluster centre"):
     near.insert(1, "name", [name_map[int(c)] for c in near["cluster"]])
     widgets.table(near.drop(columns=["index"]), name=f"senses_nearest_{target}", params=params, key="senses_nearest",
                   hide_index=True)
+
+# ------------------------------------------------------------------------------------ curation, KWIC and collocates
+picks = {"selection": ue.rows_of(occ, picked)} if picked else {}
+if ex.hits is not None and ex.hits.n:
+    picks["hits"] = np.flatnonzero(ex.hits.mask)
+picks.update({f"named:{nm}": ue.rows_of(occ, ids) for nm, ids in ue.named(es).items()})
+uc.section(es, occ, labels=cl.labels, names=dict(names), gold=gold, X=X, picks=picks, params=params,
+           source={k: params[k] for k in ("layer", "preprocessing", "clustering", "k", "k_found", "seed")},
+           space=f"layer {layer_name}, {prep.describe()}")
+
+st.subheader("Keyword in context and collocates")
+kw_groups = {"cluster": cnames}
+if uc.curated_labels(es) is not None:
+    kw_groups["your sense"] = uc.curation(es).sense_names()
+kw_groups.update({c: occ[c].to_numpy() for c in ("period", "label") if c in meta_cols})
+uk.lines_section(occ, groups=kw_groups, key="senses_kwic", params=params, name=f"senses_kwic_{target}")
+uk.collocates_section(occ, groups=kw_groups, key="senses_coll", params=params, name=f"senses_collocates_{target}",
+                      cache_key=es.key)
 
 # --------------------------------------------------------------------------------------- model and layer comparison
 st.subheader("Compare models and layers")
