@@ -95,7 +95,7 @@ class ClusterScores:
     as_dict = to_dict  # the old name
 
 
-def cluster_scores(labels_true, labels_pred) -> ClusterScores:
+def cluster_scores(labels_true, labels_pred, *, one_sense_ok: bool = False) -> ClusterScores:
     """Purity, inverse purity, their harmonic mean, ARI, NMI and V-measure.
 
     Occurrences without a gold label are left out. HDBSCAN noise (-1) counts as one cluster of its own.
@@ -105,10 +105,14 @@ def cluster_scores(labels_true, labels_pred) -> ClusterScores:
     labels_true : array-like of shape (n,)
     labels_pred : array-like of shape (n,)
 
+    one_sense_ok : bool
+        Score gold labels that hold one sense too (the definitions then give purity 1, and ARI/NMI/V-measure 1
+        exactly when everything is one cluster); see :func:`analysis.senses.score_clusters`.
+
     Raises
     ------
     TooFewPointsError
-        Fewer than 2 labelled occurrences, or only one distinct gold label.
+        Fewer than 2 labelled occurrences, or only one distinct gold label (unless ``one_sense_ok``).
     """
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, v_measure_score
 
@@ -121,7 +125,7 @@ def cluster_scores(labels_true, labels_pred) -> ClusterScores:
     if len(y) < 2:
         raise TooFewPointsError(f"Scoring clusters needs at least 2 occurrences with a gold label; there are {len(y)}.")
     n_labels = len(np.unique(y))
-    if n_labels < 2:
+    if n_labels < 2 and not one_sense_ok:
         raise TooFewPointsError(f"All labelled occurrences have the same gold label ({str(y[0])!r}); cluster scores need "
                                 f"at least two senses.")
     table = contingency_table(y, c)
