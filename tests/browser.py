@@ -111,6 +111,7 @@ def fetch_every_download(page, *, refetch_after_s: float = 3.0) -> dict[str, tup
     read its status, so a file that Streamlit deleted shows up as a 404.
     """
     out: dict[str, tuple[int, int]] = {}
+    fetched: dict[str, tuple[str, int, int]] = {}
     for details in page.locator("[data-testid='stExpander'] details").all():  # buttons inside expanders too
         if details.get_attribute("open") is None:
             details.locator("summary").first.click()
@@ -130,12 +131,12 @@ def fetch_every_download(page, *, refetch_after_s: float = 3.0) -> dict[str, tup
             button.click()
         download = info.value
         response = page.request.get(download.url)
-        status, size = response.status, len(response.body())
-        # Fetched again a moment later: a file must not vanish while the page is merely showing a job's progress.
-        time.sleep(refetch_after_s)
-        again = page.request.get(download.url)
-        if again.status != 200:
-            status = again.status
-        out[label] = (status, size)
+        fetched[label] = (download.url, response.status, len(response.body()))
         download.cancel()
+    # Fetched again a moment later, all together (one wait, not one per button): a file must not vanish while the
+    # page is merely showing a job's progress.
+    time.sleep(refetch_after_s)
+    for label, (url, status, size) in fetched.items():
+        again = page.request.get(url)
+        out[label] = (status if again.status == 200 else again.status, size)
     return out
