@@ -13,6 +13,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT
+from tests.jobwait import settle
 
 APP = str(ROOT / "app.py")
 PAGE = "views/senses.py"
@@ -165,6 +166,22 @@ def test_moved_occurrences_survive_a_restart(cache_dir, tiny_bert):
     assert not _button(again, "curate_undo").disabled
     kwic = _frame(again, "L1", "R1", "your sense")
     assert set(kwic.loc[kwic["occurrence_id"].isin(hits), "your sense"]) == {f"sense {new_sense}"}
+    # ... and the Shift page's "my senses" (its default once they exist) counts them per period
+    settle(again.switch_page("views/shift.py"))
+    _ok(again)
+    radio = next(r for r in again.radio if r.key and r.key.startswith("shift_sense_source_"))
+    assert radio.options[0].startswith("My senses") and radio.value == "curated"
+    assert again.radio(key="shift_mode").value == "column"
+    shares = _frame(again, "period", "sense_name", "count")
+    names = {int(s): cur.name_of(s) for s in cur.senses if s != C.NOISE}
+    assert f"sense {new_sense}" in set(shares["sense_name"])
+    for period, rows in shares.groupby("period"):
+        inside = (occ["period"].astype(str) == str(period)).to_numpy()
+        want = {names[int(s)]: int(n) for s, n in zip(*np.unique(cur.labels[inside & (cur.labels >= 0)],
+                                                                    return_counts=True))}
+        got = {name: int(n) for name, n in zip(rows["sense_name"], rows["count"]) if n}
+        assert got == want, (period, got, want)
+    assert any(f"version {cur.version}" in c.value for c in again.caption)
 
 
 def test_edit_on_a_stale_set_is_refused(cache_dir, tiny_bert):

@@ -67,6 +67,8 @@ PERSISTENT_KEYS = {
     "shift_drop_small", "shift_k", "shift_cluster_seed", "shift_perm", "shift_boot", "shift_ci", "shift_seed",
     "shift_appear", "shift_share_kind", "shift_typical", "shift_rank_targets", "shift_rank_metric",
     "shift_binary_rule", "shift_gold_metric", "shift_gold_stats",
+    # Reading the occurrences (Senses and Corpus pages): a search stays typed in when the user switches pages.
+    "explore_query", "explore_regex", "explore_case", "explore_nn_k",
 }
 PERSISTENT_PREFIXES = ("senses_name_", "shift_sense_source_")
 

@@ -15,6 +15,7 @@ from analysis.errors import SenseScopeError
 from analysis.plots import shift as P
 from analysis.senses import layer_label, layer_vectors
 from ui import cached, state, widgets
+from ui import curate as uc
 from ui import shift as cs
 from ui.widgets import md_escape
 
@@ -130,6 +131,9 @@ st.subheader("Sense shares per period")
 inside = periods.codes >= 0
 from_senses = st.session_state.get("cluster_labels")
 sources = {}
+curated = uc.curated_labels(es)  # the senses curated on the Senses page, saved beside the embedding set
+if curated is not None:
+    sources["curated"] = "My senses (curated on the Senses page)"
 if from_senses is not None and len(from_senses) == len(occ):
     sources["senses"] = "Clusters from the Senses page"
 sources["kmeans"] = "Cluster here (k-means, k by silhouette)"
@@ -140,7 +144,14 @@ c1, c2, c3 = st.columns([2, 1, 1])
 source = c1.radio("Senses", list(sources), format_func=sources.get, key=f"shift_sense_source_{'_'.join(sources)}",
                   horizontal=True)
 sense_names = None
-if source == "senses":
+if source == "curated":
+    labels = curated
+    sense_names = uc.curated_names(es)
+    cur = uc.curation(es)
+    cluster_info = S.sense_info(f"curated senses (version {cur.version})", len(set(labels[labels >= 0])))
+    st.caption(f"Your curated senses, version {cur.version} ({len(cur.stack) - 1} edits; edit them on the Senses page). "
+               "Occurrences marked as noise are left out of the shares.")
+elif source == "senses":
     labels = np.asarray(from_senses, dtype=int)
     sense_names = {int(k): str(v) for k, v in (st.session_state.get("cluster_names") or {}).items()}
     cluster_info = S.sense_info("Senses page", len(set(labels[labels >= 0])))
