@@ -162,6 +162,6 @@ def test_explore_and_curate_controls_in_chromium(app_server, browser):
     _idle(page)
     page.get_by_role("link", name="Shift").first.click()
     wait_for_text(page, "Your curated senses, version", timeout_s=LONG, what="the Shift page on my senses")
-    _shot(page, app_server, "explore_shift_my_senses", "Stacked bars with intervals")
+    _shot(page, app_server, "explore_shift_my_senses", "Bars with intervals")
     assert "My senses (curated on the Senses page)" in page.inner_text("body")
     context.close()

@@ -10,6 +10,7 @@ import pytest
 
 from analysis import shift as S
 from analysis.plots import shift as P
+from analysis.plots import theme
 
 
 def arr(v):
@@ -41,7 +42,7 @@ def test_period_counts_marks_thin_periods():
     assert colors[1] != colors[0] and colors[0] == colors[2]
 
 
-def test_sense_shares_stacked_with_intervals_and_markers(result):
+def test_sense_shares_side_by_side_with_clipped_intervals_and_markers(result):
     _, _, res = result
     frame = res.shares.to_frame()
     fig = P.plot_sense_shares(frame)
@@ -51,15 +52,28 @@ def test_sense_shares_stacked_with_intervals_and_markers(result):
     for b in bars:
         sub = frame[frame["sense_name"] == b["name"]].sort_values("order")
         np.testing.assert_allclose(arr(b["y"]), sub["share"])
-        np.testing.assert_allclose(arr(b["error_y"]["array"]) + arr(b["y"]), sub["ci_high"])
+        # each whisker starts at its own bar (not at the stack below) and ends at the interval clipped to [0, 1]
+        np.testing.assert_allclose(arr(b["error_y"]["array"]) + arr(b["y"]), sub["ci_high"].clip(0, 1))
+        np.testing.assert_allclose(arr(b["y"]) - arr(b["error_y"]["arrayminus"]), sub["ci_low"].clip(0, 1))
+        assert b["marker"]["color"] == theme.sense_color(b["name"])
     totals = np.sum([arr(b["y"]) for b in bars], axis=0)
-    np.testing.assert_allclose(totals, 1.0)
-    stars = next(d for d in data if d.get("name") == "becomes largest")
-    firsts = next(d for d in data if d.get("name") == "first appears")
-    assert ("2000s" in list(stars["x"])) and any("aircraft first appears in 2000s" in t for t in firsts["hovertext"])
+    np.testing.assert_allclose(totals, 1.0)  # the shares of a period still add up to one
+    assert fig.layout.barmode == "group"
+    stars = [d for d in data if d.get("name") == "becomes largest"]
+    firsts = [d for d in data if d.get("name") == "first appears"]
+    assert sum(bool(d.get("showlegend", True)) for d in stars) == 1  # one legend entry, however many senses
+    assert any("2000s" in list(d["x"]) for d in stars)
+    assert any("aircraft first appears in 2000s" in t for d in firsts for t in d["hovertext"])
+    first_period = frame.sort_values("order")["period"].iloc[0]  # where every sense appears: nothing is marked
+    assert first_period not in {x for d in stars + firsts for x in d["x"]}
+    # a marker sits in its sense's slot of the group, above that sense's whisker
+    aircraft_first = next(d for d in firsts if any("aircraft" in t for t in d["hovertext"]))
+    air = next(b for b in bars if b["name"] == "aircraft")
+    assert aircraft_first["offsetgroup"] == air["offsetgroup"]
+    i = list(air["x"]).index("2000s")
+    assert arr(aircraft_first["y"])[0] > arr(air["y"])[i] + arr(air["error_y"]["array"])[i]
     area = P.plot_sense_shares(frame, kind="area").to_dict()["data"]
     assert [d.get("stackgroup") for d in area[:3]] == ["shares"] * 3
-    assert fig.layout.barmode == "stack"
 
 
 def test_metrics_over_time_one_panel_per_metric(result):

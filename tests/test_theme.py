@@ -16,11 +16,16 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
+from analysis.plots import bias as PB
 from analysis.plots import corpus as PC
 from analysis.plots import dimension as PD
+from analysis.plots import explore as PE
+from analysis.plots import senses as PS
+from analysis.plots import shift as PSH
 from analysis.plots import theme
 from analysis.plots import tour as PT
 from tests import test_plot_escaping as E
+from tests.test_plot_escaping import shift_result  # noqa: F401  (the module-scoped fixture of the shift figures)
 from tests.conftest import DEMO, ROOT
 
 
@@ -35,8 +40,15 @@ def tour_lid_by_layer():
     return PT.plot_lid_by_layer(E.dim_records())
 
 
+def explore_collocates():
+    table = pd.DataFrame({"group": ["aircraft", "aircraft", "tool"], "word": ["wing", "pilot", "wood"],
+                          "count": [3, 2, 2], "g2": [5.0, 2.0, 1.0], "pmi": [1.0, 0.5, 0.2]})
+    return PE.plot_collocates(table, measure="g2", top_n=5, title="collocates")
+
+
 TOUR = {"tour.plot_similarities": tour_similarities, "tour.plot_lid_by_layer": tour_lid_by_layer}
-THEMED = {k: v for k, v in E.PLAIN.items() if k.startswith(("corpus.", "dimension."))} | TOUR
+EXPLORE = {"explore.plot_collocates": explore_collocates}
+THEMED = dict(E.PLAIN) | TOUR | EXPLORE
 #: Charts without axes (none yet in these modules): name -> why they are exempt.
 EXEMPT: dict[str, str] = {}
 
@@ -51,9 +63,16 @@ def test_every_axis_of_a_themed_figure_has_a_title(name):
     assert layout.get("font", {}).get("family") == theme.FONT_FAMILY, f"{name} is not drawn through theme.apply"
 
 
-def test_every_plot_function_of_the_themed_modules_is_drawn():
-    covered = {k.split(" ")[0] for k in THEMED}
-    for mod in (PC, PD, PT):
+@pytest.mark.parametrize("name", list(E.WITH_SHIFT))
+def test_every_axis_of_a_shift_figure_has_a_title(name, shift_result):  # noqa: F811
+    fig = E.WITH_SHIFT[name](shift_result)
+    assert theme.missing_axis_titles(fig) == [], f"{name}: axes without a title"
+    assert fig.to_plotly_json()["layout"].get("font", {}).get("family") == theme.FONT_FAMILY, name
+
+
+def test_every_plot_function_is_drawn_with_the_theme():
+    covered = {k.split(" ")[0] for k in (*THEMED, *E.WITH_SHIFT)}
+    for mod in (PB, PC, PD, PE, PS, PSH, PT):
         short = mod.__name__.rsplit(".", 1)[-1]
         for fname, fn in inspect.getmembers(mod, inspect.isfunction):
             if fname.startswith("plot_") and fn.__module__ == mod.__name__:
@@ -162,7 +181,6 @@ def _trace_colours(fig) -> dict:
     return out
 
 
-@pytest.mark.xfail(reason="plots/shift.py, senses.py not yet themed", strict=False)
 def test_a_demo_sense_has_one_colour_on_the_senses_and_shift_pages():
     senses_fig, shift_fig = _demo_figures()
     on_senses, on_shift = _trace_colours(senses_fig), _trace_colours(shift_fig)
@@ -172,7 +190,6 @@ def test_a_demo_sense_has_one_colour_on_the_senses_and_shift_pages():
     assert all(c == theme.sense_color(s) for s, c in on_shift.items())
 
 
-@pytest.mark.xfail(reason="plots/shift.py, senses.py not yet themed", strict=False)
 def test_demo_share_whiskers_stay_inside_zero_one():
     """Where the whiskers are drawn: on a stacked chart a segment's whisker starts at the top of the stack below it
     plus the segment, so the top sense's whisker pokes above 100 % unless the intervals are drawn unstacked."""
@@ -189,12 +206,3 @@ def test_demo_share_whiskers_stay_inside_zero_one():
             minus = np.asarray(t.error_y.arrayminus, dtype=float)
             assert np.all(start + y + plus <= 1.0 + 1e-9) and np.all(start + y - minus >= -1e-9), t.name
         base.update({x: b + v for x, b, v in zip(t.x, start, y)})
-
-
-@pytest.mark.xfail(reason="plots/shift.py, senses.py, bias.py not yet themed", strict=False)
-def test_every_figure_of_the_other_modules_has_axis_titles():
-    missing = {}
-    for name, make in E.PLAIN.items():
-        if not name.startswith(("corpus.", "dimension.")):
-            missing[name] = theme.missing_axis_titles(make())
-    assert not {k: v for k, v in missing.items() if v}

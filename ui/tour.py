@@ -22,7 +22,6 @@ from analysis.errors import SenseScopeError
 from analysis.plots import bias as PB
 from analysis.plots import senses as PS
 from analysis.plots import shift as PSH
-from analysis.plots import theme
 from analysis.plots import tour as PT
 from ui import cached, jobs, state, widgets
 from ui import bias as ub
@@ -185,10 +184,8 @@ def step_projection() -> None:
                                   zip(occ["text"], occ["start"], occ["end"])],
                          "label": occ["label"].to_numpy(), "period": occ["period"].to_numpy()})
     fig = PS.plot_projection(view, color=colour, title="PCA of the occurrences of plane",
-                             hover_fields=[("sense", "label"), ("period", "period")])
-    x_title, y_title = theme.projection_titles("pca")
-    fig.update_xaxes(title=x_title)
-    fig.update_yaxes(title=y_title)
+                             hover_fields=[("sense", "label"), ("period", "period")], method="pca",
+                             explained=proj.params.get("explained_variance_ratio"))
     with fig_col:
         _figure(fig, "projection", {"target": "plane_nn", "projection": "pca", "colour": colour})
     text.markdown("**Look for:** coloured by period, the old and the new uses sit in different regions — the "
@@ -236,7 +233,7 @@ def step_shares() -> None:
         "(1810–1860 and 1960–2010, from the Corpus of Historical American English).\n\n"
         "A share measured on 100 occurrences is uncertain, so each bar carries a *bootstrap interval*: draw the "
         "period's occurrences again at random (with replacement) many times and see how much the share moves. "
-        "▲ marks where a sense first appears, ★ where it becomes the largest.")
+        "From the second period on, ▲ marks where a sense first appears, ★ where it becomes the largest.")
     target = text.selectbox("Try it yourself: choose a word", list(TARGETS), format_func=TARGETS.get,
                             key="tour_shares_target")
     es = demo_embeddings(target)

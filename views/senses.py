@@ -175,7 +175,8 @@ drawn = view[ex.show].reset_index(drop=True)
 title = (f"{shown} of {len(drawn)} {'' if ex.show_name == 'all' else f'({ex.show_name}) of {n} '}occurrences of "
          f"{target} — {es.model}, layer {layer_name}")
 fig = P.plot_projection(drawn, color=colour, z="z" if "z" in view.columns else None, title=title,
-                        category_order=order if colour == "cluster_name" else None)
+                        category_order=order if colour == "cluster_name" else None, method=proj.method,
+                        explained=proj.params.get("explained_variance_ratio"))
 fig = ue.decorate(fig, drawn, ex, z="z" if "z" in view.columns else None)
 proj_params = {**params, "projection": proj.method, "n_components": proj.n_components, **proj.params,
                "projection_fitted_on": proj.n_fit}

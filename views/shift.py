@@ -205,7 +205,7 @@ if result is None:
 params = {**base_params, "periods": periods.to_dict(), "senses": cluster_info, **result.params}
 
 shares_frame = result.shares.to_frame()
-kind = st.radio("Chart", ["bar", "area"], format_func={"bar": "Stacked bars with intervals",
+kind = st.radio("Chart", ["bar", "area"], format_func={"bar": "Bars with intervals",
                                                        "area": "Stacked area"}.get, horizontal=True,
                 key="shift_share_kind")
 widgets.figure(P.plot_sense_shares(shares_frame, kind=kind), name=f"{target}_sense_shares", params=params,
@@ -218,7 +218,7 @@ for name, first, largest in zip(result.shares.sense_names, result.shares.first_p
     marks.append(text)
 st.markdown("  \n".join(marks))
 st.caption(f"Bars: share of each sense in each period; whiskers: {ci:.0%} bootstrap intervals ({n_bootstrap} resamples "
-           f"of each period's occurrences). ▲ = the sense first appears, ★ = it first becomes the largest sense.")
+           f"of each period's occurrences). From the second period on, ▲ = the sense first appears, ★ = it first becomes the largest sense.")
 widgets.table(shares_frame, name=f"{target}_sense_shares", params=params, key="shift_shares_table",
               hide_index=True)
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.colors import qualitative
 
+from analysis.plots import theme
 from analysis.plots._text import esc, esc_all, esc_title
 
-PALETTE = qualitative.Plotly + qualitative.D3
-SET_COLORS = {"X": "#4C78A8", "Y": "#F58518"}
+SET_COLORS = {"X": theme.PRIMARY, "Y": theme.SECONDARY}
 
 
 def significance_mark(p: float, alpha: float = 0.05) -> str:
@@ -62,6 +61,7 @@ def plot_effect_sizes(results: pd.DataFrame, *, p_col: str = "p_value", alpha: f
     df["row"] = esc_all(_row_label(df))  # escaping is one-to-one, so the escaped names still key the rows
     rows = list(dict.fromkeys(df["row"]))
     fig = go.Figure()
+    model_colors = theme.category_colors(df["model"].unique())
     values = df[["effect_size", "ci_low", "ci_high"]].to_numpy(float)
     span = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
     pad = 0.04 * span
@@ -75,7 +75,7 @@ def plot_effect_sizes(results: pd.DataFrame, *, p_col: str = "p_value", alpha: f
         hover = [f"<b>{r}</b> ({model})<br>d = {v:.3f}" + (f" [{a:.2f}, {b:.2f}]" if np.isfinite(a) else "")
                  + f"<br>{p_col.replace('_', ' ')} = {p:.3g}" if np.isfinite(v) else f"<b>{r}</b> ({model}): d undefined"
                  for r, v, a, b, p in zip(rows, y, lo, hi, pv)]
-        color = PALETTE[i % len(PALETTE)]
+        color = model_colors[model_raw]
         fig.add_trace(go.Bar(
             x=rows, y=y, name=model, marker_color=color, offsetgroup=str(i), legendgroup=model,
             hovertext=hover, hoverinfo="text",
@@ -91,13 +91,14 @@ def plot_effect_sizes(results: pd.DataFrame, *, p_col: str = "p_value", alpha: f
             name=f"{model} significance", cliponaxis=False))
     fig.add_hline(y=0, line_color="#888", line_width=1)
     default = f"Effect size d per test (bars: bootstrap interval; * {p_col.replace('_', ' ')} < {alpha:g})"
-    fig.update_layout(barmode="group", scattermode="group", title=esc_title(title) or default, height=420,
-                      margin=dict(l=50, r=20, t=60, b=120), legend_title_text="model")
+    theme.apply(fig, title=esc_title(title) or default, x_title="test", y_title="effect size d", height=440,
+                legend="right", legend_title="model")
+    fig.update_layout(barmode="group", scattermode="group")
     fig.update_xaxes(tickangle=-40, type="category")
     finite = values[np.isfinite(values)]
     if finite.size:  # leave room for the stars beyond the intervals
         fig.update_yaxes(range=[min(0.0, finite.min()) - 4 * pad, max(0.0, finite.max()) + 4 * pad])
-    fig.update_yaxes(title="effect size d", zeroline=True)
+    fig.update_yaxes(zeroline=True, tickformat=".2f")
     return fig
 
 
@@ -128,9 +129,9 @@ def plot_layer_heatmap(results: pd.DataFrame, *, value: str = "effect_size", p_c
         z=zv, x=[str(l) for l in layers], y=rows, text=text, texttemplate="%{text}", colorscale="RdBu",
         reversescale=True, zmid=0, zmin=-bound, zmax=bound, colorbar=dict(title="d"),
         customdata=pv, hovertemplate="%{y}<br>layer %{x}<br>d = %{z:.3f}<br>p = %{customdata:.3g}<extra></extra>"))
-    fig.update_layout(title=esc_title(title) or f"Effect size across layers (* {p_col.replace('_', ' ')} < {alpha:g})",
-                      height=max(300, 28 * len(rows) + 140), margin=dict(l=50, r=20, t=60, b=50))
-    fig.update_xaxes(title="layer (0 = embeddings)", type="category")
+    theme.apply(fig, title=esc_title(title) or f"Effect size across layers (* {p_col.replace('_', ' ')} < {alpha:g})",
+                x_title="layer (0 = embeddings)", y_title="test", height=max(300, 28 * len(rows) + 140), legend=None)
+    fig.update_xaxes(type="category")
     fig.update_yaxes(autorange="reversed", type="category")
     return fig
 
@@ -166,7 +167,7 @@ def plot_word_associations(items: pd.DataFrame, *, title: str | None = None, max
         name = esc(d["set_name"].iloc[0])
         fig.add_trace(go.Bar(
             y=esc_all(d["word"]), x=d["mean"], orientation="h", name=f"{esc(set_key)}: {name}",
-            marker_color=SET_COLORS.get(set_key, "#888"), opacity=0.85,
+            marker_color=SET_COLORS.get(set_key, theme.NOISE_COLOR), opacity=0.85,
             hovertext=[f"<b>{esc(w)}</b> ({name})<br>mean s = {m:.4f} over {c} item(s)"
                        for w, m, c in zip(d["word"], d["mean"], d["count"])], hoverinfo="text"))
     if (scores["count"] > 1).any():
@@ -179,9 +180,9 @@ def plot_word_associations(items: pd.DataFrame, *, title: str | None = None, max
             marker=dict(size=5, color="#333", opacity=0.45),
             hovertext=[f"{esc(t)}<br>s = {s:.4f}" for t, s in zip(pts["text"], pts["s"])], hoverinfo="text"))
     fig.add_vline(x=0, line_color="#888", line_width=1)
-    fig.update_layout(title=esc_title(title) or "s(w, A, B) per target word (positive: closer to A than to B)",
-                      height=max(320, 18 * len(order) + 120), margin=dict(l=120, r=20, t=60, b=50),
-                      barmode="overlay", legend_title_text="")
+    theme.apply(fig, title=esc_title(title) or "s(w, A, B) per target word (positive: closer to A than to B)",
+                x_title="s(w, A, B) = mean cos(w, A) − mean cos(w, B)", y_title="target word",
+                height=max(320, 18 * len(order) + 120), legend="top", legend_title="")
+    fig.update_layout(barmode="overlay")
     fig.update_yaxes(categoryorder="array", categoryarray=order, type="category")
-    fig.update_xaxes(title="s(w, A, B) = mean cos(w, A) − mean cos(w, B)")
     return fig

@@ -16,9 +16,10 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from analysis.plots import theme
 from analysis.plots._text import esc, esc_title
 
-HIGHLIGHT = "#D55E00"
+HIGHLIGHT = theme.TERTIARY
 LINK = "#333333"
 MEASURE_NAMES = {"g2": "log-likelihood (G²)", "pmi": "PMI (bits)"}
 
@@ -111,11 +112,11 @@ def plot_collocates(table: pd.DataFrame, *, measure: str = "g2", top_n: int = 10
         d = d.iloc[::-1]  # strongest at the top
         r, c = i // cols + 1, i % cols + 1
         fig.add_trace(go.Bar(x=d[measure], y=[esc(w) for w in d["word"]], orientation="h", name=esc(g),
-                             customdata=d["count"], showlegend=False,
+                             customdata=d["count"], showlegend=False, marker_color=theme.sense_color(g),
                              hovertemplate="%{y}: %{x:.2f}<br>%{customdata} times near the target<extra></extra>"),
                       row=r, col=c)
         fig.update_xaxes(title_text=MEASURE_NAMES[measure], row=r, col=c)
         fig.update_yaxes(title_text="word", type="category", row=r, col=c)
-    fig.update_layout(title=esc_title(title), template="plotly_white", height=max(300, 60 + rows * (40 + 22 * top_n)),
-                      margin=dict(l=10, r=10, t=70 if title else 40, b=10), bargap=0.25)
+    theme.apply(fig, title=esc_title(title), height=max(300, 60 + rows * (40 + 22 * top_n)), legend=None)
+    fig.update_layout(margin=dict(t=80 if title else 40), bargap=0.25)
     return fig

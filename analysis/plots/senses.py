@@ -12,12 +12,14 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analysis._util import natural_key
+from analysis.plots import theme
 from analysis.plots._text import esc, esc_all, esc_title
 
-# Okabe-Ito first (colour-blind safe), then Plotly's defaults for more clusters.
-PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000",
-           "#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3", "#FF6692", "#B6E880"]
-NOISE_COLOUR = "#BBBBBB"
+#: Columns whose values are senses (clusters, gold labels, curated senses): coloured by :func:`theme.sense_color`,
+#: so that a sense has the colour it has on the Shift page. Other categories (periods, selections) take the palette
+#: in their order.
+SENSE_COLUMNS = {"cluster", "cluster_name", "label", "sense", "sense_name", "curated_sense"}
+NOISE_COLOUR = theme.NOISE_COLOR
 SCORE_NAMES = {"purity": "purity", "inverse_purity": "inverse purity", "purity_f": "purity F (harmonic mean)",
                "ari": "ARI", "nmi": "NMI", "v_measure": "V-measure", "centroid_accuracy": "centroid accuracy",
                "centroid_macro_f1": "centroid macro-F1", "logreg_accuracy": "log. regression accuracy",
@@ -47,7 +49,8 @@ def _is_numeric(s: pd.Series) -> bool:
 
 def plot_projection(df: pd.DataFrame, *, color: str = "cluster_name", xy: tuple[str, str] = ("x", "y"),
                     z: str | None = None, title: str | None = None, hover_fields: list[tuple[str, str]] | None = None,
-                    category_order: list | None = None) -> go.Figure:
+                    category_order: list | None = None, method: str | None = None, explained=None,
+                    senses: bool | None = None) -> go.Figure:
     """Scatter of the projected occurrences, coloured by any column.
 
     Parameters
@@ -65,7 +68,14 @@ def plot_projection(df: pd.DataFrame, *, color: str = "cluster_name", xy: tuple[
     hover_fields : list of (label, column)
         Lines under the KWIC line; default year, gold label, cluster.
     category_order : list, optional
-        Order of the categories in the legend (e.g. cluster names in cluster order).
+        Order of the categories in the legend (e.g. cluster names in cluster order); default natural order (s2
+        before s10), noise last.
+    method : "umap", "tsne" or "pca", optional
+        The projection, for the axis titles ("UMAP 1", "PC 1 (23 % of variance)" with ``explained``); without it
+        the axes are "dimension 1", "dimension 2". Projection coordinates have no unit, so no tick labels are drawn.
+    senses : bool, optional
+        Whether the categories are senses (colour by :func:`theme.sense_color`); default: ``color`` is one of
+        :data:`SENSE_COLUMNS`.
 
     Returns
     -------
@@ -89,23 +99,30 @@ def plot_projection(df: pd.DataFrame, *, color: str = "cluster_name", xy: tuple[
                               marker=dict(size=size, color=col, colorscale="Viridis", showscale=True,
                                           colorbar=dict(title=esc(color)), opacity=0.85)))
     else:
+        is_sense = color in SENSE_COLUMNS if senses is None else senses
         values = col.astype("string").fillna("(none)")
-        natural = sorted(values.unique(), key=natural_key)  # s2 before s10
-        cats = list(category_order) if category_order else natural
-        cats = [c for c in cats if c in set(values)] + [c for c in natural if c not in cats]
-        for i, cat in enumerate(cats):
+        present = set(values)
+        natural = theme.sense_order(values.unique()) if is_sense else sorted(values.unique(), key=natural_key)
+        cats = [c for c in (category_order or []) if c in present]
+        cats += [c for c in natural if c not in cats]
+        colours = ({c: theme.sense_color(c) for c in cats} if is_sense else
+                   {c: (theme.NOISE_COLOR if c == "(none)" else v) for c, v in theme.category_colors(cats).items()})
+        for cat in cats:
             m = (values == cat).to_numpy()
-            colour = NOISE_COLOUR if cat in ("noise", "(none)") else PALETTE[i % len(PALETTE)]
             coords = {"x": df.loc[m, x], "y": df.loc[m, y]} | ({"z": df.loc[m, z]} if three else {})
             fig.add_trace(Scatter(**coords, mode="markers", customdata=ids[m], text=hover[m],
                                   hovertemplate="%{text}<extra></extra>", name=esc(cat),
-                                  marker=dict(size=size, color=colour, opacity=0.8)))
-    fig.update_layout(title=esc_title(title), legend_title_text=esc(color.replace("_", " ")), template="plotly_white",
-                      hoverlabel=dict(align="left"), margin=dict(l=10, r=10, t=50 if title else 20, b=10),
-                      dragmode="lasso" if not three else None, height=560)
-    if not three:
-        fig.update_xaxes(showticklabels=False, title=None, zeroline=False)
-        fig.update_yaxes(showticklabels=False, title=None, zeroline=False, scaleanchor=None)
+                                  marker=dict(size=size, color=colours[cat], opacity=0.8)))
+    titles = theme.projection_titles(method, 3 if three else 2, explained) if method else \
+        [f"dimension {i + 1}" for i in range(3 if three else 2)]
+    theme.apply(fig, title=esc_title(title), legend="right", legend_title=esc(color.replace("_", " ")),
+                height=560)
+    fig.update_layout(dragmode="lasso" if not three else None)
+    if three:
+        fig.update_scenes(xaxis_title_text=titles[0], yaxis_title_text=titles[1], zaxis_title_text=titles[2])
+    else:
+        fig.update_xaxes(showticklabels=False, title_text=titles[0], zeroline=False)
+        fig.update_yaxes(showticklabels=False, title_text=titles[1], zeroline=False, scaleanchor=None)
     return fig
 
 
@@ -121,13 +138,16 @@ def plot_silhouette(silhouette: dict | pd.DataFrame, *, chosen: int | None = Non
         silhouette = pd.DataFrame({"k": list(silhouette), "silhouette": list(silhouette.values())})
     d = silhouette.sort_values("k")
     fig = go.Figure(go.Scatter(x=d["k"], y=d["silhouette"], mode="lines+markers", name="silhouette",
+                               line=dict(color=theme.PRIMARY),
                                hovertemplate="k = %{x}<br>silhouette = %{y:.3f}<extra></extra>"))
     if chosen is not None and chosen in set(d["k"]):
-        fig.add_trace(go.Scatter(x=[chosen], y=d.loc[d["k"] == chosen, "silhouette"], mode="markers", name=f"k = {chosen}",
-                                 marker=dict(size=14, symbol="circle-open", line=dict(width=3), color="#D55E00")))
-    fig.update_layout(title=esc_title(title), xaxis_title="k (number of clusters)", yaxis_title="silhouette",
-                      template="plotly_white", height=280, showlegend=False, margin=dict(l=10, r=10, t=40 if title else 10, b=10))
+        fig.add_trace(go.Scatter(x=[chosen], y=d.loc[d["k"] == chosen, "silhouette"], mode="markers",
+                                 name=f"k = {chosen}", marker=dict(size=14, symbol="circle-open", line=dict(width=3),
+                                                                   color=theme.TERTIARY)))
+    theme.apply(fig, title=esc_title(title), x_title="k (number of clusters)", y_title="silhouette", height=280,
+                legend=None)
     fig.update_xaxes(dtick=1)
+    theme.format_axis(fig, d["silhouette"])
     return fig
 
 
@@ -153,8 +173,8 @@ def plot_contingency(table: pd.DataFrame, *, normalize: str | None = None, title
     fig = go.Figure(go.Heatmap(z=z, x=cols, y=rows, text=counts.astype(int), texttemplate="%{text}",
                                colorscale="Blues", showscale=normalize is not None,
                                hovertemplate="cluster %{y}<br>label %{x}<br>%{text} occurrences<extra></extra>"))
-    fig.update_layout(title=esc_title(title), xaxis_title="gold label", yaxis_title="cluster", template="plotly_white",
-                      height=max(260, 60 + 36 * len(rows)), margin=dict(l=10, r=10, t=40 if title else 10, b=10))
+    theme.apply(fig, title=esc_title(title), x_title="gold label", y_title="cluster", legend=None,
+                height=max(260, 60 + 36 * len(rows)))
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category")
     return fig
@@ -176,15 +196,15 @@ def plot_layer_comparison(df: pd.DataFrame, *, score: str = "ari", model: str = 
     d["_x"] = [int(str(v).split("-")[-1]) for v in d[layer]]
     fig = go.Figure()
     score_name = esc(SCORE_NAMES.get(score, score))
-    for i, (name, g) in enumerate(d.groupby(model, sort=False)):
+    colours = theme.category_colors(d[model])
+    for name, g in d.groupby(model, sort=False):
         g = g.sort_values("_x")
         fig.add_trace(go.Scatter(x=g["_x"], y=g[score], mode="lines+markers", name=esc(name),
-                                 text=esc_all(g[layer]), line=dict(color=PALETTE[i % len(PALETTE)]),
+                                 text=esc_all(g[layer]), line=dict(color=colours[name]),
                                  hovertemplate=f"{_esc(name)}<br>layer %{{text}}<br>{score_name} = "
                                                "%{y:.3f}<extra></extra>"))
-    fig.update_layout(title=esc_title(title), xaxis_title="layer (0 = embeddings)",
-                      yaxis_title=score_name,
-                      template="plotly_white", height=380, legend_title_text="model",
-                      margin=dict(l=10, r=10, t=40 if title else 10, b=10))
+    theme.apply(fig, title=esc_title(title), x_title="layer (0 = embeddings)", y_title=score_name, height=380,
+                legend="right", legend_title="model")
     fig.update_xaxes(dtick=1)
+    theme.format_axis(fig, d[score])
     return fig

@@ -11,21 +11,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from analysis.plots import theme
 from analysis.plots._text import esc, esc_all
 
-PALETTE = qualitative.Plotly + qualitative.D3
-NOISE_COLOR = "#B0B0B0"
+NOISE_COLOR = theme.NOISE_COLOR
 _METRIC_NAMES = {"apd": "APD", "prt": "PRT", "jsd": "JSD"}
 _METRIC_AXES = {"apd": "APD (cosine distance)", "prt": "PRT (cosine distance)", "jsd": "JSD (nats)"}
 
 
-def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
+def _layout(fig: go.Figure, title: str, height: int = 380, **kwargs) -> go.Figure:
     # Titles are plain text (callers' titles name targets and periods; defaults name metrics): escaped here, once.
-    fig.update_layout(title=esc(title), height=height, margin=dict(l=50, r=20, t=50, b=50), legend_title_text="")
-    return fig
+    return theme.apply(fig, title=esc(title), height=height, **kwargs)
 
 
 def plot_period_counts(counts: pd.DataFrame, *, thin_count: int = 30, title: str | None = None) -> go.Figure:
@@ -37,32 +35,34 @@ def plot_period_counts(counts: pd.DataFrame, *, thin_count: int = 30, title: str
     thin_count : int
     """
     thin = counts["count"] < thin_count
-    colors = np.where(thin, "#F58518", "#4C78A8")
+    colors = np.where(thin, theme.SECONDARY, theme.PRIMARY)
     hover = [f"{esc(p)}: {c} occurrences" + (" (too thin to trust)" if t else "")
              for p, c, t in zip(counts["period"], counts["count"], thin)]
     fig = go.Figure(go.Bar(x=esc_all(counts["period"]), y=counts["count"], marker_color=list(colors),
                            hovertext=hover, hoverinfo="text", name="occurrences"))
     if len(counts) and counts["count"].min() < 2 * thin_count:  # the line only matters near thin periods
-        fig.add_hline(y=thin_count, line_dash="dot", line_color="#F58518",
+        fig.add_hline(y=thin_count, line_dash="dot", line_color=theme.SECONDARY,
                       annotation_text=f"thin below {thin_count}", annotation_position="top right")
     fig.update_xaxes(title="period", type="category")
     fig.update_yaxes(title="occurrences")
-    return _layout(fig, title or "Occurrences per period", height=300)
+    return _layout(fig, title or "Occurrences per period", height=300, legend=None)
 
 
 def plot_sense_shares(shares: pd.DataFrame, *, kind: str = "bar", title: str | None = None) -> go.Figure:
-    """Sense shares per period, stacked, with bootstrap intervals and markers for first appearance and takeover.
+    """Sense shares per period with bootstrap intervals, and markers for first appearance and takeover.
 
     Parameters
     ----------
     shares : DataFrame from ``SenseShares.to_frame()``: ``period``, ``order``, ``sense``, ``sense_name``, ``share``,
         ``ci_low``, ``ci_high``, ``count``, ``first``, ``largest_from``
     kind : {"bar", "area"}
-        Stacked bars with each segment's interval as an error bar at its top, or a stacked area (interval in the
-        hover).
+        Bars side by side, one per sense in each period, each with its interval as a whisker (clipped to [0, 1]; a
+        stacked bar's whisker would start at the stack below it, not at zero, and poke above 100 %); or a stacked
+        area (the composition at a glance; the interval in the hover).
 
-    Markers: a triangle where a sense first appears, a star where it first becomes the largest sense, each placed in
-    the middle of the sense's segment.
+    Each sense has its colour from :func:`analysis.plots.theme.sense_color` (the one it has on the Senses page);
+    noise is grey and drawn last. Markers, from the second period on: a triangle above a sense's bar where it first
+    appears, a star where it first becomes the largest sense (on the area chart, inside its band).
     """
     if kind not in ("bar", "area"):
         raise ValueError(f"kind must be 'bar' or 'area', not {kind!r}")
@@ -71,52 +71,62 @@ def plot_sense_shares(shares: pd.DataFrame, *, kind: str = "bar", title: str | N
     periods = list(dict.fromkeys(df.sort_values("order")["period"]))
     xs = esc_all(periods)  # what the axis shows; ``periods`` (raw) index the frame
     senses = list(dict.fromkeys(df.sort_values("sense")["sense"]))
-    # noise last so it sits on top of the stack
-    senses = [s for s in senses if s != -1] + [s for s in senses if s == -1]
+    senses = [s for s in senses if s != -1] + [s for s in senses if s == -1]  # noise last
     fig = go.Figure()
     df["share0"] = df["share"].fillna(0.0)
     cum = {p: 0.0 for p in periods}
-    mids = []
-    for i, s in enumerate(senses):
+    marks = {"first": [], "largest": []}
+    for s in senses:
         d = df[df["sense"] == s].set_index("period").reindex(periods)
-        name = esc(d["sense_name"].dropna().iloc[0]) if d["sense_name"].notna().any() else esc(f"cluster {s}")
-        color = NOISE_COLOR if s == -1 else PALETTE[i % len(PALETTE)]
+        raw = str(d["sense_name"].dropna().iloc[0]) if d["sense_name"].notna().any() else f"cluster {s}"
+        name = esc(raw)
+        color = NOISE_COLOR if s == -1 else theme.sense_color(raw)
         share = d["share0"].to_numpy(dtype=float)
         lo, hi = d["ci_low"].to_numpy(dtype=float), d["ci_high"].to_numpy(dtype=float)
+        lo_c, hi_c = theme.clip_share_interval(lo, hi)
         hover = [f"<b>{name}</b><br>{p}: {sh:.1%} ({int(c) if pd.notna(c) else 0} occ.)"
-                 + (f"<br>{l:.1%} – {h:.1%}" if np.isfinite(l) else "")
-                 for p, sh, c, l, h in zip(xs, share, d["count"], lo, hi)]
+                 + (f"<br>{a:.1%} – {b:.1%}" if np.isfinite(a) else "")
+                 for p, sh, c, a, b in zip(xs, share, d["count"], lo_c, hi_c)]
         if kind == "bar":
-            fig.add_trace(go.Bar(x=xs, y=share, name=name, marker_color=color, hovertext=hover,
-                                 hoverinfo="text", legendgroup=str(s),
-                                 error_y=dict(type="data", symmetric=False, array=np.nan_to_num(hi - share),
-                                              arrayminus=np.nan_to_num(share - lo), thickness=1.2, width=4,
-                                              color="#333")))
+            fig.add_trace(go.Bar(x=xs, y=share, name=name, marker_color=color, hovertext=hover, hoverinfo="text",
+                                 legendgroup=str(s), offsetgroup=str(s),
+                                 error_y=dict(type="data", symmetric=False, **theme.share_error_bars(share, lo, hi),
+                                              thickness=1.2, width=3, color="#333")))
         else:
             fig.add_trace(go.Scatter(x=xs, y=share, name=name, mode="lines", stackgroup="shares",
                                      line=dict(color=color, width=0.5), hovertext=hover, hoverinfo="text",
                                      legendgroup=str(s)))
-        for p, x, sh, first, largest in zip(periods, xs, share, d["first"].fillna(False),
-                                            d["largest_from"].fillna(False)):
-            # triangle at a third of the segment, star at two thirds, so both fit when they fall in one period
-            if first:
-                mids.append(("first", x, cum[p] + sh / 3, name))
-            if largest:
-                mids.append(("largest", x, cum[p] + 2 * sh / 3, name))
+        top = np.where(np.isfinite(hi_c), np.fmax(hi_c, share), share)
+        for p, x, sh, t, first, largest in zip(periods, xs, share, top, d["first"].fillna(False),
+                                               d["largest_from"].fillna(False)):
+            for flag, on, y_bar, y_area in (("first", first, t + 0.035, cum[p] + sh / 3),
+                                            ("largest", largest, t + (0.085 if first else 0.035),
+                                             cum[p] + 2 * sh / 3)):
+                if on and p != periods[0]:  # in the first period every sense "appears": no news to mark
+                    marks[flag].append((s, x, y_bar if kind == "bar" else y_area, name))
         for p, sh in zip(periods, share):
             cum[p] += sh
     for flag, symbol, label in (("first", "triangle-up", "first appears"), ("largest", "star", "becomes largest")):
-        pts = [m for m in mids if m[0] == flag]
-        if pts:
+        pts = marks[flag]
+        # on bars, one marker trace per sense, in that sense's slot of the group (scattermode="group")
+        groups = [[m for m in pts if m[0] == s] for s in senses] if kind == "bar" else [pts]
+        shown = False
+        for group in groups:
+            if not group:
+                continue
             fig.add_trace(go.Scatter(
-                x=[m[1] for m in pts], y=[m[2] for m in pts], mode="markers", name=label,
-                marker=dict(symbol=symbol, size=14 if flag == "largest" else 11, color="white",
-                            line=dict(color="black", width=1.5)),
-                hovertext=[f"{m[3]} {label} in {m[1]}" for m in pts], hoverinfo="text"))
-    fig.update_layout(barmode="stack")
-    fig.update_xaxes(title="period", type="category", categoryorder="array", categoryarray=xs)
-    fig.update_yaxes(title="share of occurrences", tickformat=".0%", range=[0, 1.08])
-    return _layout(fig, title or "Sense shares per period (95% bootstrap intervals)", height=420)
+                x=[m[1] for m in group], y=[m[2] for m in group], mode="markers", name=label, legendgroup=flag,
+                showlegend=not shown, offsetgroup=str(group[0][0]) if kind == "bar" else None,
+                marker=dict(symbol=symbol, size=13 if flag == "largest" else 10, color="white",
+                            line=dict(color="black", width=1.5)), cliponaxis=False,
+                hovertext=[f"{m[3]} {label} in {m[1]}" for m in group], hoverinfo="text"))
+            shown = True
+    if kind == "bar":
+        fig.update_layout(barmode="group", scattermode="group", bargap=0.25, bargroupgap=0.05)
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=xs)
+    fig.update_yaxes(tickformat=".0%", range=[0, 1.12 if kind == "bar" else 1.0])
+    return _layout(fig, title or "Sense shares per period (95% bootstrap intervals)", height=420,
+                   x_title="period", y_title="share of occurrences", legend="right", legend_title="sense")
 
 
 def plot_metrics_over_time(pairs: pd.DataFrame, *, metrics=None, alpha: float = 0.05,
@@ -138,8 +148,8 @@ def plot_metrics_over_time(pairs: pd.DataFrame, *, metrics=None, alpha: float = 
     fig = make_subplots(rows=len(metrics), cols=1, shared_xaxes=True, vertical_spacing=0.08,
                         subplot_titles=[esc(_METRIC_AXES.get(m, m)) for m in metrics])
     order = esc_all(pairs.drop_duplicates("later").sort_values("later_order")["later"])
-    styles = (("consecutive", "vs previous period", "#4C78A8", "solid"),
-              ("vs_first", "vs first period", "#E45756", "dash"))
+    styles = (("consecutive", "vs previous period", theme.PRIMARY, "solid"),
+              ("vs_first", "vs first period", theme.TERTIARY, "dash"))
     for r, m in enumerate(metrics, start=1):
         d = pairs[pairs["metric"] == m]
         for col, label, color, dash in styles:
@@ -165,7 +175,8 @@ def plot_metrics_over_time(pairs: pd.DataFrame, *, metrics=None, alpha: float = 
         fig.update_yaxes(title_text=esc(_METRIC_NAMES.get(m, m)), rangemode="tozero", row=r, col=1)
     fig.update_xaxes(type="category", categoryorder="array", categoryarray=order)
     fig.update_xaxes(title_text="later period of the pair", row=len(metrics), col=1)
-    return _layout(fig, title or f"Change over time (filled: p < {alpha:g})", height=220 * len(metrics) + 80)
+    return _layout(fig, title or f"Change over time (filled: p < {alpha:g})", height=220 * len(metrics) + 80,
+                   legend="top")
 
 
 def plot_trajectory(usages: pd.DataFrame, prototypes: pd.DataFrame, *, explained=None,
@@ -180,7 +191,7 @@ def plot_trajectory(usages: pd.DataFrame, prototypes: pd.DataFrame, *, explained
         Variance ratios of the two axes (PCA) for the axis titles.
     """
     periods = prototypes.sort_values("order")["period"].astype(str).tolist()
-    colors = {p: PALETTE[i % len(PALETTE)] for i, p in enumerate(periods)}
+    colors = theme.category_colors(periods)
     fig = go.Figure()
     for p in periods:
         u = usages[usages["period"].astype(str) == p]
@@ -201,10 +212,9 @@ def plot_trajectory(usages: pd.DataFrame, prototypes: pd.DataFrame, *, explained
         fig.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", showarrow=True,
                            arrowhead=3, arrowsize=1.4, arrowwidth=1.5, arrowcolor="black", text="",
                            standoff=9, startstandoff=9)
-    if explained is not None:
-        fig.update_xaxes(title=f"PC 1 ({explained[0]:.0%} of variance)")
-        fig.update_yaxes(title=f"PC 2 ({explained[1]:.0%} of variance)")
-    return _layout(fig, title or "Trajectory of the period prototypes", height=480)
+    x_title, y_title = theme.projection_titles("pca", 2, explained)
+    return _layout(fig, title or "Trajectory of the period prototypes", height=480, x_title=x_title,
+                   y_title=y_title, legend="right", legend_title="period")
 
 
 def plot_ranking(ranking: pd.DataFrame, *, metric: str = "apd", title: str | None = None) -> go.Figure:
@@ -218,12 +228,13 @@ def plot_ranking(ranking: pd.DataFrame, *, metric: str = "apd", title: str | Non
     p = d[f"{metric}_p"] if f"{metric}_p" in d.columns else pd.Series(np.nan, index=d.index)
     hover = [f"{esc(t)}: {v:.4f}" + (f"<br>p = {pp:.3g}" if pd.notna(pp) else "")
              for t, v, pp in zip(d["target"], d[metric], p)]
-    fig = go.Figure(go.Bar(x=d[metric], y=esc_all(d["target"]), orientation="h", marker_color="#4C78A8",
+    fig = go.Figure(go.Bar(x=d[metric], y=esc_all(d["target"]), orientation="h", marker_color=theme.PRIMARY,
                            hovertext=hover, hoverinfo="text", name=esc(_METRIC_NAMES.get(metric, metric))))
     fig.update_xaxes(title=esc(_METRIC_AXES.get(metric, metric)))
     fig.update_yaxes(type="category")
+    theme.format_axis(fig, d[metric], axis="x")
     return _layout(fig, title or f"Targets ranked by {_METRIC_NAMES.get(metric, metric)}",
-                   height=max(300, 22 * len(d) + 100))
+                   height=max(300, 22 * len(d) + 100), y_title="target", legend=None)
 
 
 def plot_metric_vs_gold(df: pd.DataFrame, *, metric: str, gold: str = "gold", rho: float | None = None,
@@ -239,11 +250,11 @@ def plot_metric_vs_gold(df: pd.DataFrame, *, metric: str, gold: str = "gold", rh
     d = df.dropna(subset=[metric, gold])
     fig = go.Figure(go.Scatter(x=d[gold], y=d[metric], mode="markers+text", text=esc_all(d["target"]),
                                textposition="top center", textfont=dict(size=10),
-                               marker=dict(size=9, color="#4C78A8"), name="targets",
+                               marker=dict(size=9, color=theme.PRIMARY), name="targets",
                                hovertext=[f"{esc(t)}: gold {g:.3f}, {esc(_METRIC_NAMES.get(metric, metric))} {v:.4f}"
                                           for t, g, v in zip(d["target"], d[gold], d[metric])], hoverinfo="text"))
     fig.update_xaxes(title="gold change score")
     fig.update_yaxes(title=esc(_METRIC_AXES.get(metric, metric)))
     has_rho = rho is not None and np.isfinite(rho)
     rho_txt = f" (Spearman ρ = {rho:.3f}, n = {len(d)})" if has_rho else f" (n = {len(d)})"
-    return _layout(fig, title or f"{_METRIC_NAMES.get(metric, metric)} vs gold{rho_txt}", height=420)
+    return _layout(fig, title or f"{_METRIC_NAMES.get(metric, metric)} vs gold{rho_txt}", height=420, legend=None)

@@ -131,7 +131,7 @@ def apply(fig: go.Figure, *, title: str | None = None, x_title: str | None = Non
     """
     has_title = bool(title) or bool(fig.layout.title.text)
     fig.update_layout(template="plotly_white", font=dict(family=FONT_FAMILY, size=FONT_SIZE, color="#222"),
-                      title=dict(font=dict(size=TITLE_SIZE), x=0.0, xanchor="left", xref="paper"),
+                      title=dict(font=dict(size=TITLE_SIZE), x=0.0, xanchor="left", xref="container", pad=dict(l=12)),
                       hoverlabel=dict(align="left"),
                       margin=dict(l=60, r=20, t=(90 if legend == "top" else 60) if has_title else 30, b=55))
     if title is not None:

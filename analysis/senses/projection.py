@@ -122,8 +122,11 @@ def _project_pca(X, s: ProjectionSettings, seed: int) -> ProjectionResult:
     from sklearn.decomposition import PCA
 
     n, n_components = X.shape[0], s.n_components
-    coords = PCA(n_components=n_components, random_state=seed).fit_transform(X)
-    return ProjectionResult(coords.astype(np.float32), "pca", n_components, seed, n, None, {})
+    pca = PCA(n_components=n_components, random_state=seed)
+    coords = pca.fit_transform(X)
+    explained = [round(float(v), 6) for v in pca.explained_variance_ratio_]
+    return ProjectionResult(coords.astype(np.float32), "pca", n_components, seed, n, None,
+                            {"explained_variance_ratio": explained})
 
 
 def _project_umap(X, s: ProjectionSettings, seed: int) -> ProjectionResult:
