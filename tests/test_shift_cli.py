@@ -144,3 +144,28 @@ def test_out_naming_a_file_is_a_clear_error_before_any_embedding(command, target
     assert lines[-1].startswith("error:") and "taken" in lines[-1] and "is a file" in lines[-1]
     assert blocker.read_text() == "x"
     assert not cache_dir.exists() or not any(cache_dir.rglob("manifest.json"))  # nothing was embedded
+
+
+def test_shift_paper_preset_writes_vector_and_300_dpi_figures(tmp_path, tiny_bert, cache_dir, capsys):
+    from analysis import export
+    from tests.test_paper_export import _png_dpi, _png_size
+
+    fast = [a for a in FAST if a not in ("--formats", "html")]
+    bad = main(["shift", DWUG, "--target", "plane_nn", "--model", tiny_bert, "--out", str(tmp_path / "bad"),
+                "--preset", "paper", "--width-cm", "0.5", *fast])
+    assert bad != 0 and "width" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    out = tmp_path / "paper"
+    rc = main(["shift", DWUG, "--target", "plane_nn", "--model", tiny_bert, "--out", str(out), "--preset", "paper",
+               "--width-cm", "17.4", *fast])
+    assert rc == 0, capsys.readouterr().err
+    manifest = json.loads((out / "shares.manifest.json").read_text())
+    assert manifest["parameters"]["export"]["preset"] == "paper"
+    assert manifest["parameters"]["export"]["width_cm"] == 17.4
+    ok, reason = export.static_export_available()
+    if not ok:
+        pytest.skip(reason)
+    assert not (out / "shares.html").exists()  # the paper default is svg, pdf, png
+    assert (out / "shares.svg").read_text().lstrip().startswith(("<svg", "<?xml"))
+    assert (out / "shares.pdf").read_bytes()[:5] == b"%PDF-"
+    png = (out / "shares.png").read_bytes()
+    assert _png_size(png)[0] == round(17.4 / 2.54 * 300) and _png_dpi(png) == pytest.approx(300, abs=0.01)

@@ -68,6 +68,18 @@ def add_preset_arguments(parser) -> None:
     group.add_argument("--font-size", type=float, default=8.0, help="paper font size in pt (default %(default)s)")
 
 
+def figure_options(args, default_formats: str) -> dict:
+    """``save_figure`` keywords for a subcommand's ``--formats`` (default text ``default_formats``) and preset
+    options, checked before any long work. Under ``--preset paper`` a ``--formats`` left at its default becomes
+    svg,pdf,png (vector and 300 dpi PNG); one the user gave is kept."""
+    from analysis.export import parse_formats
+
+    text = getattr(args, "formats", None) or default_formats
+    if (getattr(args, "preset", "screen") or "screen") == "paper" and text == default_formats:
+        text = "svg,pdf,png"
+    return preset_options(args, parse_formats(text))
+
+
 def preset_options(args, formats=None) -> dict:
     """The keyword arguments of ``save_figure`` for the preset options in ``args`` (ConfigError for bad values, so a
     bad ``--width-cm`` fails before any long work). With ``formats`` (the subcommand's parsed ``--formats``) the

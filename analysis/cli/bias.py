@@ -17,7 +17,11 @@ import sys
 import time
 from pathlib import Path
 
+from analysis.cli._common import add_preset_arguments, figure_options
 from analysis.errors import ConfigError
+
+#: The default of --formats.
+FORMATS = "html"
 
 
 def _add_bias(p: argparse.ArgumentParser) -> None:
@@ -54,7 +58,9 @@ def _add_bias(p: argparse.ArgumentParser) -> None:
                    help="with --corpus, leave out (and list) words that do not occur instead of stopping")
     p.add_argument("--word-figures", action="store_true", help="also write a per-word s(w, A, B) chart per result "
                                                                "at the last layer")
-    p.add_argument("--formats", default="html", help="figure formats: html,png,svg (PNG/SVG need Chromium)")
+    p.add_argument("--formats", default=FORMATS, help="figure formats: html,png,svg,pdf (PNG/SVG/PDF need Chromium; "
+                                                      "default %(default)s, svg,pdf,png with --preset paper)")
+    add_preset_arguments(p)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
     p.add_argument("--out", help="output folder (required unless --list)")
@@ -186,12 +192,12 @@ def _figures(frame, items, levels, word_figures: bool) -> dict:
     return figs
 
 
-def _write(out: Path, results, params: dict, args, levels) -> None:
+def _write(out: Path, results, params: dict, args, levels, options: dict) -> None:
     """bias.json, its manifest, results.csv, items.csv and the figures."""
     from analysis import bias as B
     from analysis.cli.shift import _save_figures
     from analysis.cli._common import prepare_out_dir
-    from analysis.export import parse_formats, save_table
+    from analysis.export import save_table
 
     prepare_out_dir(out)
     records = [r.to_dict() for r in results]
@@ -201,7 +207,7 @@ def _write(out: Path, results, params: dict, args, levels) -> None:
     frame, items = B.results_frame(results), B.items_frame(results)
     save_table(frame, out, "results", params)
     save_table(items, out, "items", params)
-    _save_figures(_figures(frame, items, levels, args.word_figures), out, params, parse_formats(args.formats))
+    _save_figures(_figures(frame, items, levels, args.word_figures), out, params, options)
     _print_table(frame)
 
 
@@ -209,14 +215,12 @@ def _run_bias(args) -> int:
     from analysis import bias as B
     from analysis.cli._common import prepare_out_dir
     from analysis.encoder import load_model
-    from analysis.export import parse_formats
-
     if args.list:
         return _list_tests()
     if not args.out:
         raise ConfigError("say where to write the results with --out DIR")
     out = prepare_out_dir(args.out, create=False)  # created when there are results to write
-    parse_formats(args.formats)
+    fig_options = figure_options(args, FORMATS)  # a bad format or width stops here, before any model loads
     levels = _levels(args)
     queries, battery = _queries(args, levels)
     options = _options(args, levels, battery)
@@ -231,7 +235,7 @@ def _run_bias(args) -> int:
         raise ConfigError("none of the chosen tests has inputs for the chosen level(s)")
     params = {**B.run_parameters(queries, models, levels, options, corpus=args.corpus, skipped=skipped),
               "seconds": round(seconds, 2), "notes": B.NOTES}
-    _write(out, results, params, args, levels)
+    _write(out, results, params, args, levels, fig_options)
     print(f"{len(results)} result(s) in {seconds:.1f} s -> {out / 'bias.json'}", file=sys.stderr)
     return 0
 

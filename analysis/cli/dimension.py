@@ -19,7 +19,11 @@ import argparse
 import json
 import sys
 
-from analysis.export import parse_formats
+from analysis.cli._common import add_preset_arguments, figure_options
+
+
+#: The default of --formats.
+FORMATS = "html,png,svg"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -39,7 +43,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--estimator", choices=list(ESTIMATORS), default="twonn")
     p.add_argument("--seed", type=int, default=0, help="seed of the token sample")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--formats", default="html,png,svg", help="figure formats (PNG/SVG need Chromium)")
+    p.add_argument("--formats", default=FORMATS, help="figure formats: html,png,svg,pdf (PNG/SVG/PDF need Chromium; "
+                                                      "default %(default)s, svg,pdf,png with --preset paper)")
+    add_preset_arguments(p)
     p.add_argument("--out", required=True, help="output folder")
 
 
@@ -80,7 +86,7 @@ def run(args) -> int:
 
     out = prepare_out_dir(args.out, create=False)  # fails before the long run; created when writing
     positive_int(args.batch_size, "--batch-size")
-    formats = parse_formats(args.formats)
+    options = figure_options(args, FORMATS)
     checkpoints = find_checkpoints(args.checkpoints) if args.checkpoints else checkpoints_from_models(args.model)
     texts = load_texts(args.corpus, args.text_column)
     res = dimension_across_checkpoints(checkpoints, texts, layers=args.layers, n_sample=args.sample,
@@ -100,7 +106,7 @@ def run(args) -> int:
     skipped = ""
     for stem, fig in (("lid_trajectory", plot_lid_trajectory(res.records)), ("lid_violins", plot_lid_violins(res.token_lid)),
                       ("lid_heatmap", plot_lid_heatmap(res.records))):
-        skipped = save_figure(fig, out, stem, params, formats=formats)["skipped"] or skipped
+        skipped = save_figure(fig, out, stem, params, **options)["skipped"] or skipped
     if skipped:
         print(f"note: {skipped}", file=sys.stderr)
     (out / "manifest.json").write_text(manifest_json(params, kind="dimension"), encoding="utf-8")

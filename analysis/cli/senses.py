@@ -44,8 +44,12 @@ import pandas as pd
 
 from analysis import layers, senses
 from analysis._util import json_clean
+from analysis.cli._common import add_preset_arguments, figure_options
 from analysis.cli.embed import Progress, add_corpus_arguments, load_occurrences
 from analysis.errors import ConfigError, CorpusError, TooFewPointsError
+
+#: The default of --formats.
+FORMATS = "html,png,svg"
 
 
 def _add(p: argparse.ArgumentParser) -> None:
@@ -79,7 +83,9 @@ def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--remove-directions", type=int, default=senses.DEFAULT_PREPROCESSING.n_directions,
                    help="also remove this many top principal directions (default %(default)s)")
     p.add_argument("--names", help="cluster names as 0=aircraft,1=geometry (applied to every model x layer)")
-    p.add_argument("--formats", default="html,png,svg", help="figure formats (default %(default)s)")
+    p.add_argument("--formats", default=FORMATS, help="figure formats: html,png,svg,pdf (PNG/SVG/PDF need Chromium; "
+                                                      "default %(default)s, svg,pdf,png with --preset paper)")
+    add_preset_arguments(p)
     p.add_argument("--out", required=True, help="output folder")
 
 
@@ -164,7 +170,7 @@ class _Plan:
     min_silhouette: float | None
     names: dict
     prep: object
-    formats: tuple
+    formats: dict  # save_figure keywords: formats and the export preset (figure_options)
     gold: np.ndarray | None = None
     split: np.ndarray | None = None
     score_mask: np.ndarray | None = None
@@ -181,13 +187,12 @@ def _plan(args) -> _Plan:
         if spec is not None:
             layers.parse(spec)  # a typo stops the run before any model is loaded
     prep = senses.Preprocessing(normalize=True, remove_mean=args.remove_mean, n_directions=args.remove_directions)
-    formats = tuple(f.strip().lower() for f in args.formats.split(",") if f.strip())
-    if bad := [f for f in formats if f not in {"html", "png", "svg"}]:
-        raise ConfigError(f"unknown figure format {bad[0]!r}: use html, png, svg")
+    options = figure_options(args, FORMATS)  # formats and the export preset, checked
     ok, reason = export.static_export_available()
-    if not ok and any(f in formats for f in ("png", "svg")):
+    if not ok and any(f != "html" for f in options["formats"]):
         print(f"note: {reason}; writing HTML figures only.", file=sys.stderr)
-        formats = tuple(f for f in formats if f == "html")
+        options["formats"] = tuple(f for f in options["formats"] if f == "html")
+    formats = options
     return _Plan(out, _parse_k(args.k), _parse_range(args.k_range), _parse_min_silhouette(args.min_silhouette),
                  _parse_names(args.names), prep, formats)
 
@@ -328,7 +333,8 @@ class _Drawer:
 
     def projection(self, view: pd.DataFrame, pj, args) -> None:
         fig = self.plots.plot_projection(view, color="cluster_name",
-                                    title=f"{args.target or ''} — {self.title}, {args.projection.upper()}")
+                                         title=f"{args.target or ''} — {self.title}, {args.projection.upper()}",
+                                         method=pj.method, explained=pj.params.get("explained_variance_ratio"))
         _figure(fig, self.plan.out, f"projection_{self.stem}", {**self.params, **pj.params}, self.plan.formats)
 
 
@@ -370,11 +376,12 @@ def _view_frame(occ: pd.DataFrame, xy: np.ndarray, cnames) -> pd.DataFrame:
     return view
 
 
-def _figure(fig, out: Path, stem: str, params: dict, formats) -> None:
-    """Write one figure in ``formats`` with its manifest; say so when a format could not be written."""
+def _figure(fig, out: Path, stem: str, params: dict, formats: dict) -> None:
+    """Write one figure with its manifest (``formats``: the save_figure keywords of :func:`figure_options`, formats
+    and preset); say so when a format could not be written."""
     from analysis import export
 
-    res = export.save_figure(fig, out, stem, params, formats=formats)
+    res = export.save_figure(fig, out, stem, params, **formats)
     if res.get("skipped"):
         print(f"note: {stem}: {res['skipped']}", file=sys.stderr)
 

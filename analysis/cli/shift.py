@@ -26,9 +26,8 @@ import pandas as pd
 
 from analysis import layers
 from analysis._util import json_clean
-from analysis.export import parse_formats
 from analysis.cli.embed import Progress, add_corpus_arguments, load_occurrences
-from analysis.cli._common import prepare_out_dir
+from analysis.cli._common import add_preset_arguments, figure_options, prepare_out_dir
 from analysis.errors import ConfigError, CorpusError
 
 
@@ -155,7 +154,9 @@ def _add_test_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--boot", type=int, default=DEFAULT_N_BOOT, help="bootstrap resamples for the intervals")
     p.add_argument("--ci", type=float, default=DEFAULT_CI)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--formats", default="html,png,svg", help="figure formats (PNG/SVG need Chromium)")
+    p.add_argument("--formats", default=FORMATS, help="figure formats: html,png,svg,pdf (PNG/SVG/PDF need Chromium; "
+                                                      "default %(default)s, svg,pdf,png with --preset paper)")
+    add_preset_arguments(p)
     p.add_argument("--drop-thin-periods", action="store_true",
                    help="leave out periods with fewer than --min-period-count occurrences (per target), as the "
                         "Shift page's option does, instead of stopping (shift) or skipping the target (shift-rank)")
@@ -163,6 +164,9 @@ def _add_test_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --drop-thin-periods: the fewest occurrences a period needs to be kept "
                         "(default and minimum: analysis.shift.MIN_PERIOD_COUNT = 2)")
 
+
+#: The default of --formats of shift and shift-rank.
+FORMATS = "html,png,svg"
 
 #: How the CLI's user leaves thin periods out; ends the thin-period error message.
 DROP_HINT = "leave such periods out with --drop-thin-periods (and --min-period-count N)"
@@ -189,12 +193,13 @@ def _layer_arg(text):
     return text
 
 
-def _save_figures(figs: dict, out: Path, params: dict, formats) -> None:
+def _save_figures(figs: dict, out: Path, params: dict, options: dict) -> None:
+    """Write each figure with ``save_figure(**options)`` (formats and preset, from :func:`figure_options`)."""
     from analysis.export import save_figure
 
     skipped = ""
     for stem, fig in figs.items():
-        res = save_figure(fig, out, stem, params, formats=formats)
+        res = save_figure(fig, out, stem, params, **options)
         skipped = skipped or res["skipped"]
     if skipped:
         print(f"note: {skipped}", file=sys.stderr)
@@ -248,7 +253,7 @@ def _shift_report(args, occ, periods, thin):
                          layer=layer_name, senses=sense_info, parameters=params)
 
 
-def _write_shift(report, out: Path, formats) -> None:
+def _write_shift(report, out: Path, options: dict) -> None:
     """shift.json, the tables (pairs, periods, shares, typical) and the figures, each with its manifest."""
     from analysis.export import save_table
     from analysis.plots import shift as P
@@ -265,14 +270,15 @@ def _write_shift(report, out: Path, formats) -> None:
             "shares": P.plot_sense_shares(result.shares.to_frame()),
             "metrics": P.plot_metrics_over_time(result.pairs_frame()),
             "trajectory": P.plot_trajectory(usages, traj.prototype_frame(), explained=traj.explained)}
-    _save_figures(figs, out, params, formats)
+    _save_figures(figs, out, params, options)
 
 
 def _run_shift(args) -> int:
+    options = figure_options(args, FORMATS)  # a bad format or width stops here, before any embedding
     occ, periods, thin = _one_target(args)
     report = _shift_report(args, occ, periods, thin)
     out = prepare_out_dir(args.out)
-    _write_shift(report, out, parse_formats(args.formats))
+    _write_shift(report, out, options)
     print(report.result.metric_table().to_string(index=False))
     print(f"wrote {out / 'shift.json'} and tables/figures to {out}")
     return 0
@@ -353,7 +359,7 @@ def rank_layer(occ, X, args, gold=None):
     return ranking, results, skipped, evaluation
 
 
-def _write_rank(ranking, evaluation, gold, out: Path, params: dict, formats) -> None:
+def _write_rank(ranking, evaluation, gold, out: Path, params: dict, options: dict) -> None:
     """ranking.csv, spearman.json and evaluation.json (with gold), and the figures."""
     from analysis import shift as S
     from analysis.export import save_table
@@ -372,7 +378,7 @@ def _write_rank(ranking, evaluation, gold, out: Path, params: dict, formats) -> 
                     figs[f"{m}_vs_gold"] = P.plot_metric_vs_gold(df, metric=m, rho=evaluation.spearman.get(m))
         write_json(out / "evaluation.json", {**evaluation.to_dict(), "gold": gold.source, "layer": params["layer"],
                                               "model": params["model"]})
-    _save_figures(figs, out, params, formats)
+    _save_figures(figs, out, params, options)
 
 
 def _print_rank(ranking, evaluation, gold, out: Path) -> None:
@@ -395,6 +401,7 @@ def _print_rank(ranking, evaluation, gold, out: Path) -> None:
 
 
 def _run_rank(args) -> int:
+    options = figure_options(args, FORMATS)  # a bad format or width stops here, before any embedding
     thin = thin_options(args)  # bad flags fail before any embedding
     layer = _layer_arg(args.layer)
     gold = read_golds(args.gold) if args.gold else None  # read first: a bad gold file fails before any embedding
@@ -411,7 +418,7 @@ def _run_rank(args) -> int:
               "senses": args.senses, "clusters": args.clusters, "k": args.k, "n_permutations": args.permutations,
               "n_bootstrap": args.boot, "ci": args.ci, "seed": args.seed, "compared": "first vs last period",
               "gold": [str(g) for g in args.gold], "skipped": skipped, **thin}
-    _write_rank(ranking, evaluation, gold, out, params, parse_formats(args.formats))
+    _write_rank(ranking, evaluation, gold, out, params, options)
     _print_rank(ranking, evaluation, gold, out)
     return 0
 
