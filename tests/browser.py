@@ -79,17 +79,25 @@ def screenshot(page, server: Server, path: str | None = "", *, wait_text: str | 
         page.get_by_text(wait_text, exact=False).first.wait_for(timeout=timeout_ms)
     if wait_plot:
         page.wait_for_selector(".js-plotly-plot .main-svg", timeout=timeout_ms)
-    # wait until the script has finished running (no "Running..." status widget)
-    deadline = time.time() + timeout_ms / 1000
-    while time.time() < deadline and page.locator("[data-testid='stStatusWidget']").count():
-        time.sleep(0.3)
-    time.sleep(1.0)
+    wait_until_idle(page, timeout_s=timeout_ms / 1000)
     SHOTS.mkdir(parents=True, exist_ok=True)
     out = SHOTS / f"{name}.png"
     page.screenshot(path=str(out), full_page=True)
     errors = page.locator("[data-testid='stException']")
     assert errors.count() == 0, f"page {path!r} shows an exception: {errors.first.inner_text()[:500]}"
     return out
+
+
+def wait_until_idle(page, *, timeout_s: float = 600, quiet_polls: int = 3) -> None:
+    """Wait until the script has finished and no background job is shown as running: neither Streamlit's "Running"
+    status widget nor a spinner (the pages' job status lines, e.g. "Projecting (PCA)...") for ``quiet_polls``
+    consecutive polls half a second apart (a job's follow-up rerun starts between polls). Gives up at the deadline
+    without failing: the caller's own checks say what is wrong."""
+    busy = "[data-testid='stStatusWidget'], [data-testid='stSpinner']"
+    deadline, quiet = time.time() + timeout_s, 0
+    while time.time() < deadline and quiet < quiet_polls:
+        quiet = 0 if page.locator(busy).count() else quiet + 1
+        time.sleep(0.5)
 
 
 def wait_for_text(page, text: str, *, timeout_s: float = 600, what: str | None = None) -> None:
