@@ -299,3 +299,35 @@ def test_dotted_and_dotless_i_fold_as_in_find_occurrences(tmp_path):
     full = load_corpus(tmp_path / "c.csv")
     for target in ("istanbul", "İSTANBUL", "kilim"):
         assert count_hits(index, target)["total"] == len(find_occurrences(full, target)) >= 2
+
+
+def test_an_index_is_a_corpus_for_embed_senses_and_shift_rank(tmp_path, tiny_bert, cache_dir, capsys):
+    """Every corpus-reading subcommand takes an index; embed's sample equals the `occurrences` sample of the file."""
+    docs = make_docs(240)
+    docs.to_csv(tmp_path / "c.csv", index=False)
+    cols = ["--year-column", "yr", "--period-column", "grp"]
+    assert cli(["index", str(tmp_path / "c.csv"), "--out", str(tmp_path / "ix"), *cols]) == 0
+    pick = ["--target", "café|plane", "--sample", "6", "--per-period", "--seed", "3", "--context-chars", "40"]
+    assert cli(["embed", str(tmp_path / "ix"), *pick, "--model", tiny_bert, "--out", str(tmp_path / "e")]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["occurrences"] == 18  # 6 from each of the three periods
+    embedded = pd.read_csv(tmp_path / "e" / "occurrences.csv")
+    assert cli(["occurrences", str(tmp_path / "c.csv"), *cols, *pick, "--out", str(tmp_path / "o")]) == 0
+    from_file = pd.read_parquet(tmp_path / "o" / "occurrences.parquet")
+    assert embedded["text"].tolist() == from_file["text"].tolist()
+    assert (embedded["end"] - embedded["start"]).tolist() == [len(f) for f in from_file["form"]]
+    assert embedded["text"].str.len().max() <= 2 * 40 + len("café")  # cut to 40 characters either side
+    capsys.readouterr()
+    rc = cli(["senses", str(tmp_path / "ix"), "--target", "café|plane", "--sample", "30", "--model", tiny_bert,
+              "--k", "2", "--projection", "pca", "--formats", "html", "--out", str(tmp_path / "s")])
+    assert rc == 0, capsys.readouterr().err
+    assert len(pd.read_csv(tmp_path / "s" / "assignments.csv")) == 30
+    rc = cli(["shift-rank", str(tmp_path / "ix"), "--targets", "café,plane", "--model", tiny_bert, "--k", "2",
+              "--permutations", "19", "--boot", "10", "--formats", "html", "--out", str(tmp_path / "r")])
+    assert rc == 0, capsys.readouterr().err
+    assert sorted(pd.read_csv(tmp_path / "r" / "ranking.csv")["target"]) == ["café", "plane"]
+    # the index needs a target, and a bad sampling option stops before anything is read
+    assert cli(["embed", str(tmp_path / "ix"), "--model", tiny_bert]) == 2
+    assert "needs --target" in capsys.readouterr().err
+    assert cli(["embed", str(tmp_path / "ix"), "--target", "plane", "--per-period", "--model", tiny_bert]) == 2
+    assert "--per-period needs --sample" in capsys.readouterr().err

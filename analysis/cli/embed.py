@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 from analysis import layers as layer_specs
+from analysis.errors import ConfigError
 
 
 def add_corpus_arguments(p: argparse.ArgumentParser, *, many: bool = False) -> None:
@@ -21,8 +22,14 @@ def add_corpus_arguments(p: argparse.ArgumentParser, *, many: bool = False) -> N
         p.add_argument("corpus", nargs="+", help="DWUG uses.csv files or folders, or corpus files (with --targets)")
         p.add_argument("--targets", help="comma-separated target terms to find in non-DWUG corpora (each a target)")
     else:
-        p.add_argument("corpus", help="CSV/TSV/JSONL/Parquet/TXT file, a DWUG uses.csv, or a folder of them")
+        p.add_argument("corpus", help="CSV/TSV/JSONL/Parquet/TXT file, a DWUG uses.csv, a folder of them, or a "
+                                      "corpus index (python -m analysis index)")
         p.add_argument("--target", help="surface forms (plane|planes), a regex with --regex, or a DWUG lemma")
+        g = p.add_argument_group("sampling (counts stay over the whole corpus; the seed is --seed)")
+        g.add_argument("--sample", type=int, help="a seeded uniform sample of N hits (default: all)")
+        g.add_argument("--per-period", action="store_true", help="with --sample: up to N hits from each period")
+        g.add_argument("--context-chars", type=int,
+                       help="cut each text to N characters either side of the hit (spans shifted to match)")
     p.add_argument("--regex", action="store_true", help="the target is a regular expression")
     p.add_argument("--case-sensitive", action="store_true")
     p.add_argument("--substring", action="store_true", help="match inside words too (default: whole words)")
@@ -60,14 +67,60 @@ def note_dropped_hits(occ, stream=None) -> None:
               f"use --labelled-hits all to keep them", file=stream or sys.stderr)
 
 
-def load_occurrences(args):
-    from analysis.corpus import ColumnSpec, find_occurrences, load_corpus
+def column_spec(args):
+    """The corpus column options as an analysis.corpus.ColumnSpec."""
+    from analysis.corpus import ColumnSpec
 
-    spec = ColumnSpec(text=args.text_column, id=args.id_column, year=getattr(args, "year_column", None),
+    return ColumnSpec(text=args.text_column, id=args.id_column, year=getattr(args, "year_column", None),
                       period=getattr(args, "period_column", None), label=getattr(args, "label_column", None))
-    docs = load_corpus(args.corpus, spec)
-    occ = find_occurrences(docs, args.target, **occurrence_options(args))
+
+
+def check_selection(args) -> None:
+    """The sampling options, checked before the corpus is read (ConfigError with the option's name)."""
+    from analysis.cli._common import positive_int
+
+    sample = getattr(args, "sample", None)
+    if sample is not None:
+        positive_int(sample, "--sample")
+    elif getattr(args, "per_period", False):
+        raise ConfigError("--per-period needs --sample N (the cap per period)")
+    chars = getattr(args, "context_chars", None)
+    if chars is not None and (isinstance(chars, bool) or chars < 0):
+        raise ConfigError(f"--context-chars must be 0 or more, not {chars}")
+
+
+def selection(args):
+    """The shared corpus options and the sampling options as one analysis.corpus_index.select.Selection."""
+    from analysis.corpus_index.select import Selection
+
+    return Selection(target=args.target, regex=args.regex, whole_word=not args.substring,
+                     case_sensitive=args.case_sensitive, labelled_hits=getattr(args, "labelled_hits", "first"),
+                     sample=getattr(args, "sample", None), per_period=bool(getattr(args, "per_period", False)),
+                     seed=int(getattr(args, "seed", 0) or 0), context_chars=getattr(args, "context_chars", None))
+
+
+def load_occurrences(args):
+    """The occurrences the command works on: from a corpus index (out of core: only the sampled documents are read)
+    or from a corpus file or folder, sampled as --sample/--per-period/--seed say, cut to --context-chars. The
+    counts over the whole corpus are in ``occ.attrs["counts"]``; a sample says on stderr what it kept."""
+    from analysis.corpus_index import is_index
+    from analysis.corpus_index.select import select_occurrences
+
+    check_selection(args)
+    if is_index(args.corpus):
+        if not args.target:
+            raise ConfigError("a corpus index needs --target (surface forms such as plane|planes, or a regex with "
+                              "--regex)")
+        if any(getattr(args, c, None) for c in ("text_column", "id_column", "year_column", "period_column",
+                                               "label_column")):
+            print("note: the column options were fixed when the index was built; they are ignored here",
+                  file=sys.stderr)
+    occ, counts = select_occurrences(args.corpus, column_spec(args), selection(args))
     note_dropped_hits(occ)
+    occ.attrs["counts"] = counts
+    if len(occ) < counts.get("total", len(occ)):
+        print(f"note: sampled {len(occ)} of {counts['total']} hits in {counts['documents']} documents "
+              f"(seed {selection(args).seed})", file=sys.stderr)
     return occ
 
 
@@ -99,6 +152,7 @@ def _add_embed(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window", type=int, help="most tokens per model input (default: the model's maximum)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", help="cuda, mps or cpu (default: best available)")
+    p.add_argument("--seed", type=int, default=0, help="seed of --sample (default %(default)s)")
     p.add_argument("--chunk-size", type=int, default=2048,
                    help="occurrences per cached chunk (an interrupted run resumes from finished chunks)")
     p.add_argument("--out", help="folder for occurrences.csv and vectors.npy")

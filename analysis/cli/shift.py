@@ -305,11 +305,19 @@ def load_many(paths, *, targets=None, columns=None, search: dict | None = None) 
     named); ``columns``: an :class:`analysis.corpus.ColumnSpec`; ``search``: ``regex``, ``whole_word``,
     ``case_sensitive`` for :func:`analysis.corpus.find_occurrences` in corpora without spans."""
     from analysis.corpus import ColumnSpec, find_occurrences, load_corpus
+    from analysis.corpus_index import is_index
+    from analysis.corpus_index.select import Selection, select_occurrences
 
     spec = columns or ColumnSpec()
     frames = []
     wanted = [t.strip() for t in (targets or "").split(",") if t.strip()]
     for path in paths:
+        if is_index(path):  # a corpus index: each named target's occurrences, found out of core
+            if not wanted:
+                raise ConfigError(f"{path} is a corpus index; name the targets to find with --targets a,b,c")
+            for t in wanted:
+                frames.append(select_occurrences(path, None, Selection(target=t, **(search or {})))[0])
+            continue
         docs = load_corpus(path, spec)
         if {"start", "end"} <= set(docs.columns):
             occ = find_occurrences(docs, "|".join(wanted) if wanted else None)
