@@ -331,3 +331,29 @@ def test_an_index_is_a_corpus_for_embed_senses_and_shift_rank(tmp_path, tiny_ber
     assert "needs --target" in capsys.readouterr().err
     assert cli(["embed", str(tmp_path / "ix"), "--target", "plane", "--per-period", "--model", tiny_bert]) == 2
     assert "--per-period needs --sample" in capsys.readouterr().err
+
+
+def test_frequency_per_year_against_the_corpus_size_and_the_cost_estimate(tmp_path):
+    from analysis.corpus_index.query import embedding_cost, frequency_table
+    from analysis.plots.corpus import plot_frequency
+
+    docs = make_docs(300)
+    docs.to_csv(tmp_path / "c.csv", index=False)
+    build_index([tmp_path / "c.csv"], tmp_path / "ix", SPEC)
+    stats = open_index(tmp_path / "ix").manifest["stats"]
+    counts = count_hits(tmp_path / "ix", "café|plane")
+    table = frequency_table(counts, stats, by="year")
+    assert table["year"].tolist() == [str(y) for y in range(1990, 1997)]
+    for _, r in table.iterrows():  # each year's hits, documents and words, counted independently here
+        mine = docs[docs["yr"] == r["year"]]
+        assert r["hits"] == sum(independent_count(mine["text"], ["café", "plane"]))
+        assert r["documents"] == len(mine) and r["words"] == sum(len(t.split()) for t in mine["text"])
+        assert r["per_million_words"] == pytest.approx(r["hits"] / r["words"] * 1e6)
+    fig = plot_frequency(table, measure="per_thousand_documents")
+    assert list(fig.data[0].y) == pytest.approx((table["hits"] / table["documents"] * 1000).tolist())
+    # the estimate scales with the number and length of the texts, and cuts texts at the model's window
+    one = embedding_cost(1000, 191)
+    assert one["seconds"] == pytest.approx(1000 * (191 / 4.35 + 2) / 7000)
+    assert embedding_cost(2000, 191)["seconds"] == pytest.approx(2 * one["seconds"])
+    assert embedding_cost(10, 1e6, max_tokens=256)["tokens_per_text"] == 256
+    assert embedding_cost(60_000, 800)["text"].endswith(" min") and embedding_cost(10, 100)["text"].endswith(" s")

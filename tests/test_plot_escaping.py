@@ -52,6 +52,14 @@ def corpus_counts():
     return PC.plot_counts(counts, column=col, title=evil("title"))
 
 
+def corpus_frequency():
+    from analysis.corpus_index.query import frequency_table
+
+    counts = {"per_period": {evil("p1"): 3, "p2": 1}}
+    stats = {"per_period": {evil("p1"): {"documents": 10, "words": 100}, "p2": {"documents": 5, "words": 40}}}
+    return PC.plot_frequency(frequency_table(counts, stats, by="period"), by="period", measure="per_million_words")
+
+
 def senses_projection():
     text = f"the {EVIL} plane"
     start = text.index("plane")
@@ -187,7 +195,7 @@ def dimension_training_log():
     return PD.plot_training_log(log, title=evil("t"))
 
 
-PLAIN = {"corpus.plot_counts": corpus_counts, "senses.plot_projection": senses_projection,
+PLAIN = {"corpus.plot_counts": corpus_counts, "corpus.plot_frequency": corpus_frequency, "senses.plot_projection": senses_projection,
          "senses.plot_projection (numeric colour)": senses_projection_numeric,
          "senses.plot_silhouette": senses_silhouette, "senses.plot_contingency": senses_contingency,
          "senses.plot_layer_comparison": senses_layer_comparison, "bias.plot_effect_sizes": bias_effect_sizes,

@@ -70,3 +70,32 @@ def per_session(slot: str, key, fn, *args, spinner: str | None = None):
         value = fn(*args)
     st.session_state[slot] = (key, value)
     return value
+
+
+# ------------------------------------------------------------------------------------------------- corpus indexes
+# Keyed by the index folder and its build id (``stamp``): a rebuilt index is read again. The hits of a target are
+# also cached inside the index (``<index>/cache/``), so a count and the samples that follow scan the corpus once.
+@st.cache_data(show_spinner=False, max_entries=8)
+def index_manifest(path: str, mtime_ns: int) -> dict:
+    """The manifest of a complete index (CorpusError when it is partial or corrupt); ``mtime_ns`` of its
+    manifest.json makes a rebuilt index read again."""
+    from analysis.corpus_index import read_manifest
+
+    return read_manifest(path)
+
+
+@st.cache_data(show_spinner="Counting the target over the whole index…", max_entries=32)
+def index_counts(path: str, stamp: str, target: str, regex: bool, whole_word: bool, case_sensitive: bool,
+                 labelled_hits: str) -> dict:
+    from analysis.corpus_index import query
+
+    return query.count_hits(path, target, regex=regex, case_sensitive=case_sensitive, whole_word=whole_word,
+                            labelled_hits=labelled_hits)
+
+
+@st.cache_data(show_spinner="Reading the sampled occurrences from the index…", max_entries=16)
+def index_occurrences(path: str, stamp: str, selection) -> pd.DataFrame:
+    """The occurrences of ``selection`` (an analysis.corpus_index.select.Selection) read from the index."""
+    from analysis.corpus_index.select import select_occurrences
+
+    return select_occurrences(path, None, selection)[0]

@@ -2,8 +2,10 @@
 
 Keys (all pages may read them; the Corpus page and the sidebar write them):
 
-``corpus_kind``   "demo" | "upload" | "path"
-``corpus_path``   path of the demo or of a local file/folder; ``corpus_upload`` (name, bytes) for uploads
+``corpus_kind``   "demo" | "upload" | "path" | "index"
+``corpus_path``   path of the demo, of a local file/folder or of a corpus index; ``corpus_upload`` (name, bytes)
+``index_sample``  with an index: ("sample", N) | ("per_period", N) | ("all", None), what is read and embedded;
+                  ``index_seed`` (int) and ``index_context`` (characters either side of the hit, 0 = whole text)
 ``spec``          analysis.corpus.ColumnSpec
 ``target``, ``regex``, ``whole_word``, ``case_sensitive``
 ``labelled_hits`` "first" | "all": a labelled row with several hits gives its label to the first / to every hit
@@ -45,6 +47,9 @@ DEFAULTS = {
     "labelled_hits": "first",
     "model": "",
     "layer": None,
+    "index_sample": ("sample", 1000),
+    "index_seed": 0,
+    "index_context": 0,
 }
 LABELLED_HITS = ("first", "all")
 
@@ -108,7 +113,7 @@ def _source_id(kind, path, upload) -> tuple:
         return ("upload", upload[0] if upload else None, hashlib.sha1(upload[1]).hexdigest() if upload else None)
     if kind == "demo":
         return ("demo",)
-    return ("path", str(path or "").strip())
+    return (kind if kind == "index" else "path", str(path or "").strip())
 
 
 def use_source(kind: str, *, path: str | None = None, upload: tuple[str, bytes] | None = None) -> bool:
@@ -120,7 +125,7 @@ def use_source(kind: str, *, path: str | None = None, upload: tuple[str, bytes] 
     """
     if kind == "upload":
         st.session_state["corpus_upload"] = upload
-    elif kind == "path":
+    elif kind in ("path", "index"):
         st.session_state["corpus_path"] = path
     else:
         st.session_state["corpus_path"] = str(DEMO_PATH)
@@ -176,12 +181,57 @@ def corpus_label() -> str:
         return st.session_state["corpus_upload"][0]
     if kind == "demo":
         return "demo: DWUG EN (plane, gas, chairman)"
+    if kind == "index":
+        return f"{Path(get('corpus_path') or '').name} (corpus index)"
     return Path(get("corpus_path") or "").name
 
 
 def corpus_file() -> Path:
     """The current server-side corpus path, resolved, if it lies under an allowed root (else PathNotAllowedError)."""
     return check_allowed(get("corpus_path") or "", what="corpus path")
+
+
+def index_path() -> Path:
+    """The current corpus index folder, resolved and under the allowed roots (CorpusError when it is no index)."""
+    from analysis.corpus_index import is_index
+    from analysis.errors import CorpusError
+
+    path = corpus_file()
+    if not is_index(path):
+        raise CorpusError(f"{get('corpus_path')} is not a corpus index; build one with "
+                          f"python -m analysis index SOURCE... --out DIR, or open the file itself as "
+                          f"'A file or folder on this machine'")
+    return path
+
+
+def index_manifest() -> dict:
+    path = index_path()
+    return cached.index_manifest(str(path), (path / "manifest.json").stat().st_mtime_ns)
+
+
+def index_counts() -> dict:
+    """Hits of the current target over the whole index: {"total", "documents", "per_year", "per_period"}."""
+    sel = selection()
+    return cached.index_counts(str(index_path()), index_manifest()["build_id"], sel.target, sel.regex,
+                               sel.whole_word, sel.case_sensitive, sel.labelled_hits)
+
+
+def selection(sample: tuple | None = None):
+    """The current target, search and sampling settings as an analysis.corpus_index.select.Selection
+    (``sample`` overrides ``index_sample``, e.g. ("sample", 50) for a quick preview)."""
+    from analysis.corpus_index.select import Selection
+
+    mode, n = sample or get("index_sample") or ("all", None)
+    context = int(get("index_context") or 0)
+    return Selection(target=get("target") or None, regex=bool(get("regex")), whole_word=bool(get("whole_word")),
+                     case_sensitive=bool(get("case_sensitive")), labelled_hits=labelled_hits(),
+                     sample=None if mode == "all" else int(n), per_period=mode == "per_period",
+                     seed=int(get("index_seed") or 0), context_chars=context or None)
+
+
+def index_occurrences(sample: tuple | None = None):
+    """Occurrences read from the current index: the chosen selection, or ``sample`` (see :func:`selection`)."""
+    return cached.index_occurrences(str(index_path()), index_manifest()["build_id"], selection(sample))
 
 
 def raw_columns() -> list[str]:
@@ -198,6 +248,12 @@ def documents():
     from analysis.corpus import load_corpus
 
     spec = get("spec")
+    if get("corpus_kind") == "index":
+        # An index is not read whole: the documents are those holding the chosen occurrences (texts as read, cut
+        # to the chosen context), which is what the Bias and Dimension pages then use.
+        occ = occurrences()
+        keep = [c for c in ("doc_id", "text", "year", "period", "label") if c in occ.columns]
+        return occ[keep].drop_duplicates("doc_id" if "doc_id" in keep else "text").reset_index(drop=True)
     if get("corpus_kind") == "upload":
         upload = st.session_state.get("corpus_upload")
         if not upload:
@@ -213,6 +269,10 @@ def occurrences():
     """The current occurrences table (may raise SenseScopeError)."""
     target = get("target") or None
     args = (target, bool(get("regex")), bool(get("whole_word")), bool(get("case_sensitive")), labelled_hits())
+    if get("corpus_kind") == "index":
+        if not target:
+            raise SenseScopeError("type the target term to find its occurrences in the index")
+        return index_occurrences()
     docs = documents()
     if get("corpus_kind") == "upload":
         return cached.per_session("_upload_occ", (upload_digest(), get("spec"), *args), cached.find_occurrences,
@@ -230,7 +290,8 @@ def settings_key() -> tuple:
     upload = st.session_state.get("corpus_upload")
     return (get("corpus_kind"), get("corpus_path"), upload[0] if upload else None, upload_digest(),
             get("spec"), get("target"), get("regex"), get("whole_word"), get("case_sensitive"), labelled_hits(),
-            get("model"))
+            get("model"), *((tuple(get("index_sample") or ()), get("index_seed"), get("index_context"))
+                            if get("corpus_kind") == "index" else ()))
 
 
 def current_embeddings():

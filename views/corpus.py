@@ -8,7 +8,8 @@ from analysis._util import natural_sorted
 from analysis.corpus import ColumnSpec, summarize
 from analysis.errors import SenseScopeError
 from analysis.paths import check_allowed
-from analysis.plots.corpus import count_table, plot_counts
+from analysis.corpus_index.query import MEASURED_TOKENS_PER_S, embedding_cost, frequency_table
+from analysis.plots.corpus import FREQUENCY_MEASURES, count_table, plot_counts, plot_frequency
 from ui import cached, state, widgets
 from ui import kwic as ukwic
 from ui.widgets import md_escape
@@ -66,6 +67,88 @@ def _path_source() -> list[str]:
     return []
 
 
+def _index_source() -> dict:
+    """A corpus index on the server (python -m analysis index), under the allowed roots; returns its manifest."""
+    path = st.text_input("Path to a corpus index folder (built with `python -m analysis index SOURCE... --out DIR`, "
+                         "under the dashboard's data folders)",
+                         value=state.get("corpus_path") if state.get("corpus_kind") == "index" else "")
+    if not path.strip():
+        st.info("Type the path of an index folder.")
+        st.stop()
+    try:
+        check_allowed(path, what="corpus index path")
+    except SenseScopeError as exc:
+        _stop_with(exc)
+    state.use_source("index", path=path.strip())
+    try:
+        manifest = state.index_manifest()
+    except SenseScopeError as exc:
+        _stop_with(exc)
+    stats = manifest.get("stats", {})
+    cols = [c for c in ("year", "period", "label") if c in manifest.get("columns", [])]
+    st.caption(f"Index of {manifest['documents']:,} documents ({stats.get('words', 0):,} words) from "
+               f"{len(manifest.get('sources', []))} file(s), built {md_escape(manifest.get('created', '?'))}"
+               + (f"; columns {', '.join(cols)}" if cols else "") + ". Nothing is read into memory until you "
+               "choose what to embed below: the counts come from a scan of the index.")
+    return manifest
+
+
+def _index_overview(manifest: dict) -> None:
+    """The target over the whole index (hits, frequency per year), and what to read and embed, with its cost."""
+    try:
+        counts = state.index_counts()
+    except SenseScopeError as exc:
+        _stop_with(exc)
+    total = counts["total"]
+    st.markdown("**The target over the whole index**")
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Hits", f"{total:,}")
+    m2.metric("Documents with a hit", f"{counts['documents']:,}")
+    m3.metric("Share of documents", f"{counts['documents'] / max(manifest['documents'], 1):.2%}")
+    by = "year" if counts.get("per_year") else ("period" if counts.get("per_period") else None)
+    params = {"corpus": state.corpus_label(), "target": state.get("target"), "index_build": manifest["build_id"]}
+    if by:
+        measure = st.radio("Frequency", list(FREQUENCY_MEASURES), format_func=FREQUENCY_MEASURES.get,
+                           horizontal=True, key="index_freq_measure")
+        table = frequency_table(counts, manifest.get("stats", {}), by=by)
+        widgets.figure(plot_frequency(table, by=by, measure=measure), name=f"frequency_per_{by}",
+                       params={**params, "measure": measure}, key="index_freq_fig")
+        widgets.table(table, name=f"frequency_per_{by}", params=params, key="index_freq_table", hide_index=True)
+    st.markdown("**What to read and embed**")
+    modes = {"sample": "a seeded sample of N hits", "per_period": "up to N hits from each period",
+             "all": f"all {total:,} hits"}
+    if not counts.get("per_period"):
+        modes.pop("per_period")
+    mode0, n0 = state.get("index_sample")
+    mode0 = mode0 if mode0 in modes else "sample"
+    c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
+    mode = c1.radio("Occurrences", list(modes), format_func=modes.get, index=list(modes).index(mode0),
+                    key="index_mode")
+    n = c2.number_input("N", min_value=1, value=int(n0 or 1000), step=100, key="index_n", disabled=mode == "all")
+    seed = c3.number_input("Seed", min_value=0, value=int(state.get("index_seed") or 0), key="index_seed_input")
+    context = c4.number_input("Characters either side (0 = whole text)", min_value=0,
+                              value=int(state.get("index_context") or 0), step=100, key="index_context_input",
+                              help="Cut each text around the hit: a million hits need not carry a million full "
+                                   "paragraphs. The model's own token window still applies.")
+    st.session_state.update(index_sample=(mode, None if mode == "all" else int(n)), index_seed=int(seed),
+                            index_context=int(context))
+    if mode == "all":
+        n_embed = total
+    elif mode == "sample":
+        n_embed = min(int(n), total)
+    else:
+        n_embed = sum(min(int(n), c) for c in counts["per_period"].values())
+    try:
+        preview = state.index_occurrences(("sample", 50))  # the texts' length, for the estimate
+    except SenseScopeError as exc:
+        _stop_with(exc)
+    cost = embedding_cost(n_embed, float(preview["text"].astype(str).str.len().mean()))
+    st.caption(f"**{n_embed:,}** occurrences to read and embed: **{cost['text']}** with the packaged model on a "
+               f"2-core CPU (about {cost['tokens_per_text']:.0f} tokens per text here, at the "
+               f"{MEASURED_TOKENS_PER_S:,} tokens/s measured in BENCHMARKS.md; larger models and longer texts take "
+               f"longer, a GPU much less). Counts above are over the whole index, whatever the sample.")
+
+
 def _column_pickers(raw_columns: list[str]) -> None:
     """Which column is the text, id, year, period and label; the choice is stored in ``spec``."""
     st.caption("Name the column that holds the text and, optionally, the others; every other column is kept as "
@@ -95,14 +178,17 @@ def _column_pickers(raw_columns: list[str]) -> None:
 
 # ---------------------------------------------------------------------------------------------------------- source
 kinds = {"demo": "Bundled demo (DWUG EN: plane, gas, chairman)", "upload": "Upload a file",
-         "path": "A file or folder on this machine"}
+         "path": "A file or folder on this machine", "index": "A corpus index (millions of documents)"}
 kind = st.radio("Corpus", list(kinds), format_func=kinds.get, index=list(kinds).index(state.get("corpus_kind")),
                 horizontal=True, key="corpus_kind_radio")
 raw_columns: list[str] = []
+manifest = None
 if kind == "demo":
     state.use_source("demo")
 elif kind == "upload":
     raw_columns = _upload_source()
+elif kind == "index":
+    manifest = _index_source()
 else:
     raw_columns = _path_source()
 
@@ -116,14 +202,16 @@ if raw_columns and (raw_columns != ["text"] or stale):
     with st.expander("Columns", expanded=True):
         _column_pickers(raw_columns)
 
-try:
-    docs = state.documents()
-except SenseScopeError as exc:
-    _stop_with(exc)
+docs = None
+if manifest is None:  # an index is never read whole: its columns were fixed when it was built
+    try:
+        docs = state.documents()
+    except SenseScopeError as exc:
+        _stop_with(exc)
 
 # -------------------------------------------------------------------------------------------------------- target
 st.subheader("Target")
-has_spans = {"start", "end"} <= set(docs.columns)
+has_spans = docs is not None and {"start", "end"} <= set(docs.columns)
 if has_spans and "target" in docs.columns:
     targets = natural_sorted(docs["target"].astype(str).unique())
     st.session_state["corpus_targets"] = targets  # a switch to another corpus clears a target taken from here
@@ -150,6 +238,9 @@ else:
         st.info("Type the target term to find its occurrences.")
         st.stop()
 
+if manifest is not None:
+    _index_overview(manifest)
+
 try:
     occ = state.occurrences()
 except SenseScopeError as exc:
@@ -174,6 +265,9 @@ if dropped or state.labelled_hits() == "all":
 
 # ------------------------------------------------------------------------------------------------------- preview
 summary = summarize(occ)
+if manifest is not None:
+    st.markdown(f"**The chosen occurrences** ({len(occ):,} of {state.index_counts()['total']:,} hits, read from the "
+                f"index)")
 m1, m2, m3 = st.columns(3)
 m1.metric("Occurrences", summary["occurrences"])
 m2.metric("Documents", summary["documents"])

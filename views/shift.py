@@ -281,6 +281,10 @@ st.download_button("Download everything above as shift.json", key="shift_json",
 st.subheader("Many targets")
 st.caption("Rank every target of the corpus by the change between its first and last period (each target gets "
            "its own periods, clusters and tests, with the settings above), and compare with gold change scores.")
+if state.get("corpus_kind") == "index":
+    st.info("With a corpus index, rank many targets from the command line, which reads each target's occurrences "
+            "out of core: `python -m analysis shift-rank INDEX --targets a,b,c --out DIR`.")
+    st.stop()
 try:
     docs = state.documents()
 except SenseScopeError as exc:

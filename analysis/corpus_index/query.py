@@ -258,3 +258,51 @@ def fetch_documents(index, rows) -> pd.DataFrame:
         if col not in (ROW, "year"):
             docs[col] = docs[col].astype("string") if col not in ("doc_id", "text") else docs[col].astype(str)
     return docs
+
+
+# ------------------------------------------------------------------------------------------------ frequency, cost
+def frequency_table(counts: dict, stats: dict, by: str = "year") -> pd.DataFrame:
+    """Hits of a target per year (or period) beside the corpus's size there: one row per value with ``hits``,
+    ``documents`` and ``words`` (of the whole corpus in that year), ``per_million_words`` and
+    ``per_thousand_documents``. ``counts`` is :func:`counts_of`'s output, ``stats`` the index manifest's ``stats``
+    (documents and words per year / period, counted when the index was built). Years in numeric order; values with
+    no hit keep a row with 0 hits, so a chart shows the gaps."""
+    hits = dict(counts.get(f"per_{by}") or {})
+    sizes = dict(stats.get(f"per_{by}") or {})
+    keys = set(hits) | set(sizes)
+    if by == "year":
+        known = sorted((k for k in keys if k != "(none)" and str(k).lstrip("-").isdigit()), key=int)
+        order = known + [k for k in keys if k not in known]
+    else:
+        order = sorted(keys, key=count_order_key)
+    rows = []
+    for k in order:
+        size = sizes.get(k, {})
+        docs, words, n = int(size.get("documents", 0)), int(size.get("words", 0)), int(hits.get(k, 0))
+        rows.append({by: k, "hits": n, "documents": docs, "words": words,
+                     "per_million_words": n / words * 1e6 if words else np.nan,
+                     "per_thousand_documents": n / docs * 1e3 if docs else np.nan})
+    return pd.DataFrame(rows, columns=[by, "hits", "documents", "words", "per_million_words",
+                                       "per_thousand_documents"])
+
+
+#: Encoding throughput of the packaged all-MiniLM-L6-v2 measured on the 2-core dev CPU (bench/embed.py, BENCHMARKS.md:
+#: 7,042 tokens/s on DWUG usages, all layers kept) and the characters per word-piece token of English usages (4.35 on
+#: the bundled demo). An estimate, not a promise: other models, machines and languages differ.
+MEASURED_TOKENS_PER_S = 7_000
+CHARS_PER_TOKEN = 4.35
+
+
+def embedding_cost(n_occurrences: int, mean_chars: float, *, max_tokens: int = 512,
+                   tokens_per_s: float = MEASURED_TOKENS_PER_S) -> dict:
+    """Estimated time to embed ``n_occurrences`` texts of ``mean_chars`` characters: ``{"tokens_per_text",
+    "seconds", "text"}`` (e.g. "~4 min"). A text longer than the model's window (``max_tokens``) is cut to it."""
+    per_text = min(max(1.0, mean_chars / CHARS_PER_TOKEN) + 2, float(max_tokens))  # + [CLS] and [SEP]
+    seconds = n_occurrences * per_text / tokens_per_s
+    if seconds < 60:
+        text = f"~{max(1, round(seconds))} s"
+    elif seconds < 3600:
+        text = f"~{round(seconds / 60)} min"
+    else:
+        text = f"~{seconds / 3600:.1f} h"
+    return {"tokens_per_text": per_text, "seconds": seconds, "text": text}

@@ -38,3 +38,34 @@ def count_table(occ: pd.DataFrame, column: str) -> pd.DataFrame:
         counts = values.astype("string").fillna("(none)").value_counts()
         counts = counts.loc[sorted(counts.index, key=count_order_key)]
     return counts.rename_axis(column).reset_index(name="occurrences")
+
+
+#: The measures of :func:`plot_frequency`: column of ``frequency_table`` -> axis title.
+FREQUENCY_MEASURES = {"hits": "hits", "per_million_words": "hits per million words",
+                      "per_thousand_documents": "hits per 1,000 documents"}
+
+
+def plot_frequency(table: pd.DataFrame, *, by: str = "year", measure: str = "hits",
+                   title: str | None = None) -> go.Figure:
+    """The target's frequency per year (a line over a linear year axis) or per period (bars), absolute or relative to
+    the corpus's size there. ``table`` is ``analysis.corpus_index.query.frequency_table``'s output."""
+    if measure not in FREQUENCY_MEASURES:
+        raise KeyError(f"no frequency measure {measure!r}; use one of {', '.join(FREQUENCY_MEASURES)}")
+    name = esc(by)
+    d = table[table[by].astype(str) != "(none)"] if by == "year" else table
+    y = d[measure].to_numpy(dtype=float)
+    hover = [f"{name} {esc(k)}: {int(h):,} hits<br>{int(dc):,} documents, {int(w):,} words in the corpus"
+             for k, h, dc, w in zip(d[by], d["hits"], d["documents"], d["words"])]
+    if by == "year":
+        fig = go.Figure(go.Scatter(x=d[by].astype(int), y=y, mode="lines+markers", marker=dict(size=5),
+                                   line=dict(color=theme.PRIMARY, width=2), hovertext=hover, hoverinfo="text"))
+        fig.update_xaxes(tickformat="d", type="linear")
+    else:
+        x = esc_all(d[by])
+        fig = go.Figure(go.Bar(x=x, y=y, marker_color=theme.PRIMARY, hovertext=hover, hoverinfo="text"))
+        fig.update_xaxes(type="category", categoryorder="array", categoryarray=x)
+    label = FREQUENCY_MEASURES[measure]
+    theme.apply(fig, title=esc_title(title) or f"{label[0].upper()}{label[1:]} per {name}", x_title=name,
+                y_title=label, height=320, legend=None)
+    fig.update_yaxes(rangemode="tozero", tickformat=",d" if measure == "hits" else theme.tick_format(y))
+    return fig
