@@ -397,3 +397,23 @@ def test_rank_targets_orders_by_change(centres):
     r = S.rank_targets(results)
     assert r["target"].tolist() == ["changed", "mild", "stable"]
     assert r.loc[r["target"] == "changed", "rank_jsd"].item() == 1
+
+
+def test_rho_interval_and_permutation_p_over_targets():
+    from scipy.stats import spearmanr
+
+    from analysis.shift.evaluation import _row_pearson, _ranks, rho_uncertainty
+
+    rng = np.random.default_rng(3)
+    s, g = rng.normal(size=12), rng.normal(size=12)
+    assert _row_pearson(_ranks(s)[None], _ranks(g)[None])[0] == pytest.approx(spearmanr(s, g).statistic)
+    # five targets in the same order: only the identity and the reversal reach |rho| = 1, so p = 2 / 5! = 0.0167
+    (lo, hi), p = rho_uncertainty([1, 2, 3, 4, 5], [10, 20, 30, 40, 50], n_permutations=20000)
+    assert lo == hi == pytest.approx(1.0) and p == pytest.approx(2 / 120, abs=0.004)
+    (lo, hi), p = rho_uncertainty(s, g)
+    rho = spearmanr(s, g).statistic
+    assert lo < rho < hi and p > 0.05 and p == pytest.approx(spearmanr(s, g).pvalue, abs=0.06)
+    assert rho_uncertainty(s, g) == ((lo, hi), p)  # seeded
+    strong = g + 0.3 * rng.normal(size=12)
+    (lo2, _), p2 = rho_uncertainty(strong, g)
+    assert lo2 > 0.3 and p2 < 0.01

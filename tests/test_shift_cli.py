@@ -50,6 +50,11 @@ def test_shift_rank_writes_ranking_and_spearman(tmp_path, tiny_bert, cache_dir, 
     assert all(v is None or -1 <= v <= 1 for k, v in sp.items() if k != "n")
     ev = json.loads((out / "evaluation.json").read_text())
     assert ev["n_binary"] == 3 and ev["binary_rule"] == "mean"
+    for m in ("apd", "prt", "jsd"):  # rho's bootstrap interval over targets and its permutation p
+        if sp[m] is not None:
+            lo, hi = ev["spearman_ci"][m]
+            assert -1 <= lo <= sp[m] + 1e-9 and sp[m] - 1e-9 <= hi <= 1
+            assert 1 / (ev["spearman_n_permutations"] + 1) <= ev["spearman_permutation_p"][m] <= 1
     assert (out / "apd_vs_gold.html").exists() and (out / "ranking_apd.html").exists()
     # POS-less SemEval names match the DWUG lemmas; DWUG's own clusters as senses give JSD that ranks plane first
     out2 = tmp_path / "rank2"

@@ -397,8 +397,8 @@ def _print_rank(ranking, evaluation, gold, out: Path) -> None:
     if evaluation is not None:
         sp = evaluation.spearman_json()
         if gold.graded is not None:
-            print("Spearman rho vs gold (n = {n}): ".format(n=sp["n"]) + ", ".join(
-                f"{m.upper()} {sp[m]:.3f}" if sp[m] is not None else f"{m.upper()} n/a" for m in METRICS))
+            print(f"Spearman rho vs gold (n = {sp['n']}; 95 % bootstrap interval over targets, permutation p): "
+                  + "; ".join(evaluation.rho_line(m) for m in METRICS))
         if evaluation.accuracy:
             print(f"binary accuracy (n = {evaluation.n_binary}, rule {evaluation.binary_rule}): " + ", ".join(
                 f"{m.upper()} {v:.3f}" for m, v in evaluation.accuracy.items()))
