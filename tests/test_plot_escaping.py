@@ -133,6 +133,13 @@ def shift_ranking(result):
     return PSH.plot_ranking(ranking, title=evil("t"))
 
 
+def shift_layer_sweep(result):
+    df = pd.DataFrame({"layer": [evil("L0"), "1"] * 2, "metric": ["apd", "apd", evil("m"), evil("m")],
+                       "mean": [0.1, 0.2, 0.3, 0.4], "rho": [0.1, 0.5, -0.2, 0.3], "rho_low": [0.0, 0.2, -0.5, 0.1],
+                       "rho_high": [0.3, 0.7, 0.1, 0.6]})
+    return PSH.plot_layer_sweep(df, title=evil("t"))
+
+
 def shift_metric_vs_gold(result):
     df = pd.DataFrame({"target": [evil("t1"), evil("t2")], "apd": [0.1, 0.2], "gold": [0.3, 0.4]})
     return PSH.plot_metric_vs_gold(df, metric="apd", title=evil("t"))
@@ -207,7 +214,8 @@ PLAIN = {"corpus.plot_counts": corpus_counts, "corpus.plot_frequency": corpus_fr
 WITH_SHIFT = {"shift.plot_period_counts": shift_period_counts, "shift.plot_sense_shares": shift_sense_shares,
               "shift.plot_sense_shares (area)": shift_sense_shares_area,
               "shift.plot_metrics_over_time": shift_metrics_over_time, "shift.plot_trajectory": shift_trajectory,
-              "shift.plot_ranking": shift_ranking, "shift.plot_metric_vs_gold": shift_metric_vs_gold}
+              "shift.plot_ranking": shift_ranking, "shift.plot_metric_vs_gold": shift_metric_vs_gold,
+              "shift.plot_layer_sweep": shift_layer_sweep}
 
 
 def check_no_live_html(fig):

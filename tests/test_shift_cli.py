@@ -174,3 +174,25 @@ def test_shift_paper_preset_writes_vector_and_300_dpi_figures(tmp_path, tiny_ber
     assert (out / "shares.pdf").read_bytes()[:5] == b"%PDF-"
     png = (out / "shares.png").read_bytes()
     assert _png_size(png)[0] == round(17.4 / 2.54 * 300) and _png_dpi(png) == pytest.approx(300, abs=0.01)
+
+
+def test_shift_rank_all_layers_scores_every_layer(tmp_path, tiny_bert, cache_dir, capsys):
+    out = tmp_path / "layers"
+    rc = main(["shift-rank", DWUG, "--model", tiny_bert, "--gold", STATS, "--all-layers", "--out", str(out), *FAST])
+    assert rc == 0, capsys.readouterr().err
+    per_target = pd.read_csv(out / "layers.csv")
+    by_layer = pd.read_csv(out / "rho_by_layer.csv")
+    layers = sorted(per_target["layer"].unique())
+    assert len(layers) == 4 and len(per_target) == 3 * 4  # the tiny model's 4 hidden states x 3 targets
+    assert set(by_layer["metric"]) == {"apd", "prt", "jsd"} and len(by_layer) == 12
+    # each layer's row is the mean over targets of that layer's ranking; the main ranking (default layer mix) has the
+    # same targets
+    for (layer, metric), row in by_layer.set_index(["layer", "metric"]).iterrows():
+        assert row["mean"] == pytest.approx(per_target.loc[per_target["layer"] == layer, metric].mean())
+    main_rank = pd.read_csv(out / "ranking.csv").set_index("target")
+    last = per_target[per_target["layer"] == per_target["layer"].max()].set_index("target")
+    assert "rho" in by_layer.columns and (out / "by_layer.html").exists()
+    assert not last.empty and set(last.index) == set(main_rank.index)
+    assert "per layer (Spearman rho vs gold)" in capsys.readouterr().out
+    assert main(["shift-rank", DWUG, "--model", tiny_bert, "--all-layers", "--layer", "2", "--out",
+                 str(tmp_path / "x"), *FAST]) == 2

@@ -295,6 +295,9 @@ def _add_rank(p: argparse.ArgumentParser) -> None:
     p.add_argument("--binary-rule", choices=["mean", "permutation"], default=None,
                    help="how a metric becomes changed/stable for accuracy "
                         "(default: analysis.shift.DEFAULT_BINARY_RULE)")
+    p.add_argument("--all-layers", action="store_true",
+                   help="also rank at every hidden layer: layers.csv (each target's scores per layer), "
+                        "rho_by_layer.csv and a figure of the scores (with --gold: rho with its interval) per layer")
     p.add_argument("--out", required=True, help="output folder")
 
 
@@ -408,9 +411,34 @@ def _print_rank(ranking, evaluation, gold, out: Path) -> None:
                                              and gold.graded is not None else ""))
 
 
+def layer_sweep(occ, es, args, gold=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ranking at every hidden layer: (each target's scores per layer, one row per layer x metric with the mean
+    score over targets and, with gold, rho, its bootstrap interval over targets and permutation p)."""
+    from analysis import shift as S
+    from analysis.senses import layer_label, layer_vectors
+
+    per_target, summary = [], []
+    for layer in es.layers:
+        X = layer_vectors(es.vectors, es.layers, str(layer))
+        ranking, _, _, evaluation = rank_layer(occ, X, args, gold)
+        name = layer_label(es.layers, str(layer))
+        per_target.append(ranking.assign(layer=name).loc[:, lambda d: ["layer", *[c for c in d if c != "layer"]]])
+        for m in S.METRICS:
+            row = {"layer": name, "metric": m, "mean": float(ranking[m].mean()), "n_targets": int(ranking[m].notna().sum())}
+            if evaluation is not None and evaluation.spearman:
+                lo, hi = evaluation.spearman_ci.get(m, (np.nan, np.nan))
+                row |= {"rho": evaluation.spearman.get(m, np.nan), "rho_low": lo, "rho_high": hi,
+                        "rho_permutation_p": evaluation.spearman_perm_p.get(m, np.nan), "n_gold": evaluation.n_graded}
+            summary.append(row)
+    return pd.concat(per_target, ignore_index=True), pd.DataFrame(summary)
+
+
 def _run_rank(args) -> int:
     options = figure_options(args, FORMATS)  # a bad format or width stops here, before any embedding
     thin = thin_options(args)  # bad flags fail before any embedding
+    if args.all_layers and args.layer:
+        raise ConfigError("--all-layers ranks at every layer; leave out --layer (the main ranking then uses the "
+                          "default layer)")
     layer = _layer_arg(args.layer)
     gold = read_golds(args.gold) if args.gold else None  # read first: a bad gold file fails before any embedding
     occ = _load_many_args(args)
@@ -428,6 +456,20 @@ def _run_rank(args) -> int:
               "gold": [str(g) for g in args.gold], "skipped": skipped, **thin}
     _write_rank(ranking, evaluation, gold, out, params, options)
     _print_rank(ranking, evaluation, gold, out)
+    if args.all_layers:
+        from analysis.export import save_table
+        from analysis.plots import shift as P
+
+        per_target, by_layer = layer_sweep(occ, es, args, gold)
+        sweep_params = {**params, "layer": "every hidden layer"}
+        save_table(per_target, out, "layers", sweep_params)
+        save_table(by_layer, out, "rho_by_layer", sweep_params)
+        _save_figures({"by_layer": P.plot_layer_sweep(by_layer)}, out, sweep_params, options)
+        value = "rho" if "rho" in by_layer.columns else "mean"
+        wide = by_layer.pivot(index="layer", columns="metric", values=value).reindex(by_layer["layer"].unique())
+        print(f"per layer ({'Spearman rho vs gold' if value == 'rho' else 'mean score over targets'}):")
+        print(wide.to_string(float_format=lambda v: f"{v:.3f}"))
+        print(f"wrote {out / 'layers.csv'} and {out / 'rho_by_layer.csv'}")
     return 0
 
 

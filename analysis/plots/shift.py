@@ -258,3 +258,37 @@ def plot_metric_vs_gold(df: pd.DataFrame, *, metric: str, gold: str = "gold", rh
     has_rho = rho is not None and np.isfinite(rho)
     rho_txt = f" (Spearman ρ = {rho:.3f}, n = {len(d)})" if has_rho else f" (n = {len(d)})"
     return _layout(fig, title or f"{_METRIC_NAMES.get(metric, metric)} vs gold{rho_txt}", height=420, legend=None)
+
+
+def plot_layer_sweep(by_layer: pd.DataFrame, *, title: str | None = None) -> go.Figure:
+    """APD, PRT and JSD per hidden layer: Spearman's rho against gold with its bootstrap interval over targets when
+    the table has it (``rho``, ``rho_low``, ``rho_high``), else the mean score over targets.
+
+    ``by_layer`` is ``shift-rank --all-layers``' rho_by_layer table: ``layer``, ``metric``, ``mean`` [, ``rho``...].
+    Shows how much a conclusion depends on the layer."""
+    has_rho = "rho" in by_layer.columns and by_layer["rho"].notna().any()
+    layers = list(dict.fromkeys(by_layer["layer"].astype(str)))
+    xs = esc_all(layers)
+    metrics = list(dict.fromkeys(by_layer["metric"]))
+    colors = theme.category_colors(metrics)
+    fig = go.Figure()
+    for m in metrics:
+        d = by_layer[by_layer["metric"] == m].assign(layer=lambda x: x["layer"].astype(str)).set_index("layer")
+        d = d.reindex(layers)
+        y = d["rho" if has_rho else "mean"].to_numpy(dtype=float)
+        err = None
+        if has_rho:
+            lo, hi = d["rho_low"].to_numpy(dtype=float), d["rho_high"].to_numpy(dtype=float)
+            err = dict(type="data", symmetric=False, array=np.where(np.isfinite(hi), np.fmax(hi - y, 0), 0),
+                       arrayminus=np.where(np.isfinite(lo), np.fmax(y - lo, 0), 0), thickness=1.2, width=4)
+        fig.add_trace(go.Scatter(x=xs, y=y, mode="lines+markers", name=esc(str(m).upper()), error_y=err,
+                                 line=dict(color=colors[m], width=2), marker=dict(size=7, color=colors[m]),
+                                 hovertemplate=f"{esc(str(m).upper())}, layer %{{x}}: %{{y:.3f}}<extra></extra>"))
+    if has_rho:
+        fig.add_hline(y=0, line_color="#888", line_width=1)
+    y_title = "Spearman ρ vs gold (95 % interval over targets)" if has_rho else "mean score over targets"
+    default = "Change scores per layer" + (" against gold" if has_rho else "")
+    _layout(fig, title or default, height=380, x_title="layer (0 = embeddings)", y_title=y_title, legend="right",
+            legend_title="metric")
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=xs)
+    return fig
