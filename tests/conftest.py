@@ -135,6 +135,7 @@ def app_server(tmp_path_factory):
     env = {**os.environ, "SENSESCOPE_CACHE": str(cache), "HF_HUB_OFFLINE": "1", "SENSESCOPE_JOB_HOLD": str(hold)}
     server = Server(env, free_port())
     server.job_hold = hold
+    server.cache = cache  # an allowed root of the server: tests may put corpora there
     yield server
     server.stop()
 

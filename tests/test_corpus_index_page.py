@@ -76,3 +76,47 @@ def test_a_folder_that_is_no_index_and_a_term_that_never_occurs(index_dir, tmp_p
     assert not at.exception and any("is not a corpus index" in e.value for e in at.error)
     at = _open(path, target="zeppelin")
     assert not at.exception and any("does not occur" in e.value for e in at.error)
+
+
+@pytest.mark.browser
+def test_index_on_the_corpus_page_in_chromium(app_server, browser_page):
+    """The planted index (or, with SENSESCOPE_BROWSER_INDEX=<folder> and SENSESCOPE_BROWSER_TERM, a big generated one
+    such as bench/corpus_scale.py's 1-million-paragraph index, under SENSESCOPE_DATA_ROOTS) in a real browser."""
+    import os
+    from pathlib import Path
+
+    from tests.browser import screenshot, wait_for_text, wait_until_idle
+
+    big = os.environ.get("SENSESCOPE_BROWSER_INDEX")
+    if big:
+        path, term = Path(big), os.environ.get("SENSESCOPE_BROWSER_TERM", "bank")
+    else:
+        path, term = app_server.cache / "planted_index", "café|plane"
+        if not path.exists():
+            src = app_server.cache / "planted.csv"
+            make_docs(600).to_csv(src, index=False)
+            build_index([src], path, ColumnSpec(year="yr", period="grp"))
+    page = browser_page
+    page.goto(app_server.url, wait_until="domcontentloaded")
+    wait_for_text(page, "Keyword in context", timeout_s=600)
+    page.get_by_text("A corpus index (millions of documents)").click()
+    box = page.get_by_label("Path to a corpus index folder", exact=False)
+    box.wait_for(timeout=300_000)
+    box.fill(str(path))
+    box.press("Enter")
+    target = page.get_by_label("Target forms", exact=False)
+    target.wait_for(timeout=300_000)
+    target.fill(term)
+    target.press("Enter")
+    wait_for_text(page, "The target over the whole index", timeout_s=900)
+    wait_for_text(page, "Keyword in context", timeout_s=900)
+    wait_until_idle(page, timeout_s=900)
+    name = "corpus_index_big" if big else "corpus_index"
+    shot = screenshot(page, app_server, None, name=name, timeout_ms=900_000)
+    assert shot.exists()
+    text = page.inner_text("body")
+    assert "per year" in text and "occurrences to read and embed" in text, text[:3000]
+    assert page.locator("[data-testid='stAlertContentError']").count() == 0, text[:3000]
+    points = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].map(g => (g._fullData || [])
+        .reduce((n, t) => n + (t._length || 0), 0))""")
+    assert points and max(points) > 0, points
