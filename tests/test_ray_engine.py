@@ -65,6 +65,7 @@ def ray_local():
     from ray import cloudpickle
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the test's encoder subclass reaches the workers
+    os.environ.setdefault("RAY_worker_niceness", "0")  # as RayEngine does: nice-15 workers starve on a busy machine
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="warning")
     yield ray
     ray.shutdown()
@@ -284,7 +285,7 @@ def test_cli_on_a_two_node_cluster_of_ray_start_processes(tiny_bert, corpus, tmp
     ray_cli = _ray_cli()
     port = _free_port()
     address = f"127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_USAGE_STATS_ENABLED": "0", "RAY_worker_niceness": "0"}
     env.pop("RAY_ADDRESS", None)
     common = ["--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--block", "--disable-usage-stats"]
     nodes = []
