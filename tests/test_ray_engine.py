@@ -120,6 +120,27 @@ def test_ray_equals_single_process_and_reruns_hit(model_fixture, request, ray_lo
 
 
 @needs_ray
+def test_shift_rank_on_ray_ranks_as_the_local_run(ray_local, tiny_bert, tmp_path, monkeypatch, capsys):
+    """shift-rank embeds many targets: with --engine ray the embedding runs as the Ray job and the ranking is the
+    local one (same cache key, so the local run afterwards is a cache hit)."""
+    from tests.conftest import DEMO
+
+    monkeypatch.setenv("SENSESCOPE_CACHE", str(tmp_path / "cache"))
+    fast = ["--permutations", "19", "--boot", "10", "--formats", "html", "--k", "2"]
+    dwug = str(DEMO / "dwug_en")
+    assert main(["shift-rank", dwug, "--model", tiny_bert, "--engine", "ray", "--workers", "2", "--out",
+                 str(tmp_path / "ray"), *fast]) == 0
+    assert main(["shift-rank", dwug, "--model", tiny_bert, "--out", str(tmp_path / "local"), *fast]) == 0
+    ray_rank = pd.read_csv(tmp_path / "ray" / "ranking.csv")
+    local_rank = pd.read_csv(tmp_path / "local" / "ranking.csv")
+    pd.testing.assert_frame_equal(ray_rank, local_rank, check_exact=False, rtol=1e-5)
+    manifest = json.loads((tmp_path / "ray" / "ranking.manifest.json").read_text())
+    assert manifest["parameters"]["engine"] == "ray"
+    entries = [p for p in (tmp_path / "cache" / "embeddings").iterdir() if p.is_dir()]
+    assert len(entries) == 1  # one entry: the local run found the Ray run's vectors
+
+
+@needs_ray
 @pytest.mark.slow
 def test_ray_equals_single_process_for_the_packaged_minilm(ray_local, corpus, tmp_path, monkeypatch):
     occ = occurrences(corpus)

@@ -156,6 +156,11 @@ def _add_embed(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk-size", type=int, default=2048,
                    help="occurrences per cached chunk (an interrupted run resumes from finished chunks)")
     p.add_argument("--out", help="folder for occurrences.csv and vectors.npy")
+    add_engine_arguments(p)
+
+
+def add_engine_arguments(p: argparse.ArgumentParser) -> None:
+    """--engine/--address/--workers: where the encoding runs (embed and shift-rank; read with :func:`make_engine`)."""
     p.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="encode in this process (default) or as a Ray Data job (pip install -r requirements-ray.txt); "
                         "the cache entry is the same")

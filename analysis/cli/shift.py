@@ -26,7 +26,7 @@ import pandas as pd
 
 from analysis import layers
 from analysis._util import json_clean
-from analysis.cli.embed import Progress, add_corpus_arguments, load_occurrences
+from analysis.cli.embed import Progress, add_corpus_arguments, add_engine_arguments, load_occurrences, make_engine
 from analysis.cli._common import add_preset_arguments, figure_options, prepare_out_dir
 from analysis.errors import ConfigError, CorpusError
 
@@ -95,11 +95,13 @@ def period_kwargs(occ, args) -> dict:
     return {"year_column": year, "mode": mode, "n_bins": n_bins or DEFAULT_N_BINS, "edges": edges}
 
 
-def embed(occ, args, layers=None):
+def embed(occ, args, layers=None, engine=None):
+    """The embedding set of ``occ`` (cached), encoded here or by ``engine`` (``--engine ray``: a Ray Data job)."""
     from analysis.store import get_or_compute
 
     return get_or_compute(occ, args.model, layers=layers, pooling=args.pooling, window=args.window,
-                          batch_size=args.batch_size, device=args.device, progress=Progress())
+                          batch_size=args.batch_size, device=args.device if engine is None else None, engine=engine,
+                          progress=Progress())
 
 
 def layer_matrix(es, layer) -> tuple[np.ndarray, str]:
@@ -295,6 +297,7 @@ def _add_rank(p: argparse.ArgumentParser) -> None:
     p.add_argument("--binary-rule", choices=["mean", "permutation"], default=None,
                    help="how a metric becomes changed/stable for accuracy "
                         "(default: analysis.shift.DEFAULT_BINARY_RULE)")
+    add_engine_arguments(p)
     p.add_argument("--all-layers", action="store_true",
                    help="also rank at every hidden layer: layers.csv (each target's scores per layer), "
                         "rho_by_layer.csv and a figure of the scores (with --gold: rho with its interval) per layer")
@@ -440,10 +443,11 @@ def _run_rank(args) -> int:
         raise ConfigError("--all-layers ranks at every layer; leave out --layer (the main ranking then uses the "
                           "default layer)")
     layer = _layer_arg(args.layer)
+    engine = make_engine(args)  # --engine ray without Ray installed, or a stray --workers, stops here
     gold = read_golds(args.gold) if args.gold else None  # read first: a bad gold file fails before any embedding
     occ = _load_many_args(args)
     prepare_out_dir(args.out, create=False)
-    es = embed(occ, args)
+    es = embed(occ, args, engine=engine)
     X, layer_name = layer_matrix(es, layer)
     ranking, results, skipped, evaluation = rank_layer(occ, X, args, gold)
     for t, why in skipped.items():
@@ -453,7 +457,7 @@ def _run_rank(args) -> int:
               "layer": layer_name, "pooling": args.pooling, "window": args.window, "embedding_key": es.key,
               "senses": args.senses, "clusters": args.clusters, "k": args.k, "n_permutations": args.permutations,
               "n_bootstrap": args.boot, "ci": args.ci, "seed": args.seed, "compared": "first vs last period",
-              "gold": [str(g) for g in args.gold], "skipped": skipped, **thin}
+              "gold": [str(g) for g in args.gold], "skipped": skipped, "engine": args.engine, **thin}
     _write_rank(ranking, evaluation, gold, out, params, options)
     _print_rank(ranking, evaluation, gold, out)
     if args.all_layers:
