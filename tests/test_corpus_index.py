@@ -24,6 +24,7 @@ from analysis.corpus import ColumnSpec, find_occurrences, load_corpus
 from analysis.corpus_index import build, build_index, count_hits, open_index, sample_occurrences, verify
 from analysis.errors import CorpusError
 from tests.conftest import ROOT
+from tests.killing import blocking_cli
 
 FILLER = "the of river bank Ökonomie naïve über and money flows straße sails".split()
 # (text, hits of the target "café|plane"): at the start and end, inside longer words (no hit), across case,
@@ -142,22 +143,7 @@ def test_sampling_is_uniform_over_hits(tmp_path):
     assert chisquare(observed, expected).pvalue > 1e-3, (observed, expected)
 
 
-_BLOCKING_BUILD = """
-import pathlib, sys, time
-from analysis.corpus_index import build
-from analysis.cli import main
-marker, block_at = pathlib.Path(sys.argv[1]), int(sys.argv[2])
-real, calls = build.write_part, []
-def blocking(*a, **k):
-    calls.append(1)
-    if len(calls) > block_at:
-        marker.write_text("blocked")
-        while True:
-            time.sleep(1)
-    return real(*a, **k)
-build.write_part = blocking
-sys.exit(main(sys.argv[3:]))
-"""
+_BLOCKING_BUILD = blocking_cli("analysis.corpus_index.build", "write_part")
 
 
 def _frames(index) -> pd.DataFrame:

@@ -23,6 +23,7 @@ import pytest
 from analysis import store
 from analysis.cli import main
 from tests.conftest import ROOT, TRAIN_TEXTS
+from tests.killing import blocking_cli
 
 HAVE_RAY = importlib.util.find_spec("ray") is not None
 needs_ray = pytest.mark.skipif(not HAVE_RAY, reason="Ray is optional and not installed here "
@@ -199,22 +200,7 @@ def test_killed_worker_is_replaced_and_the_result_equals_an_undisturbed_run(ray_
 
 # The real CLI with --engine ray; the driver blocks (forever) when it is about to save chunk number BLOCK_AT + 1,
 # after writing a marker file, so the test kills it in a known state (BLOCK_AT chunks saved) however busy the machine.
-_BLOCKING_DRIVER = """
-import sys, time, pathlib
-from analysis import store
-from analysis.cli import main
-marker, block_at = pathlib.Path(sys.argv[1]), int(sys.argv[2])
-real, calls = store.save_chunk, []
-def blocking(*a, **k):
-    calls.append(1)
-    if len(calls) > block_at:
-        marker.write_text("blocked")
-        while True:
-            time.sleep(1)
-    return real(*a, **k)
-store.save_chunk = blocking
-sys.exit(main(sys.argv[3:]))
-"""
+_BLOCKING_DRIVER = blocking_cli("analysis.store", "save_chunk")
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -16,6 +16,7 @@ from analysis.cli import main as cli
 from analysis.corpus import find_occurrences
 from analysis.errors import ConfigError, ModelLoadError
 from tests.conftest import ROOT, TRAIN_TEXTS
+from tests.killing import blocking_cli
 from tests.test_encoder import cosines, manual
 
 
@@ -84,22 +85,7 @@ def write_corpus(path, n=900):
 # Runs the real CLI, but the encoder blocks (forever) when it starts chunk number BLOCK_AT + 1, after writing a marker
 # file: the test kills the process in a known state (BLOCK_AT chunks finished, one in progress) however loaded the
 # machine is, instead of racing a running process.
-_BLOCKING_CLI = """
-import sys, time, pathlib
-from analysis import encoder
-from analysis.cli import main
-marker, block_at = pathlib.Path(sys.argv[1]), int(sys.argv[2])
-real, calls = encoder.embed_spans, []
-def blocking(*a, **k):
-    calls.append(1)
-    if len(calls) > block_at:
-        marker.write_text("blocked")
-        while True:
-            time.sleep(1)
-    return real(*a, **k)
-encoder.embed_spans = blocking
-sys.exit(main(sys.argv[3:]))
-"""
+_BLOCKING_CLI = blocking_cli("analysis.encoder", "embed_spans")
 
 
 def _verified_chunks(cache) -> list:
