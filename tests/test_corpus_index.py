@@ -343,3 +343,14 @@ def test_frequency_per_year_against_the_corpus_size_and_the_cost_estimate(tmp_pa
     assert embedding_cost(2000, 191)["seconds"] == pytest.approx(2 * one["seconds"])
     assert embedding_cost(10, 1e6, max_tokens=256)["tokens_per_text"] == 256
     assert embedding_cost(60_000, 800)["text"].endswith(" min") and embedding_cost(10, 100)["text"].endswith(" s")
+
+
+def test_whole_index_documents_for_the_commands_that_need_every_text(tmp_path):
+    from analysis.corpus_index.select import load_documents
+
+    make_docs(120).to_csv(tmp_path / "c.csv", index=False)
+    build_index([tmp_path / "c.csv"], tmp_path / "ix", SPEC)
+    from_index = load_documents(tmp_path / "ix")
+    from_files = load_documents(tmp_path / "c.csv", SPEC)
+    assert from_index["text"].tolist() == from_files["text"].tolist()  # every document, in corpus order
+    assert from_index["year"].tolist() == from_files["year"].tolist() and "_row" not in from_index.columns

@@ -51,7 +51,7 @@ def _add_bias(p: argparse.ArgumentParser) -> None:
     p.add_argument("--word-pooling", choices=["mean", "first"], default="mean")
     p.add_argument("--sentence-pooling", choices=["cls", "mean"], default="cls")
     p.add_argument("--context-pooling", choices=["first", "mean"], default="first")
-    p.add_argument("--corpus", help="use my corpus: the contextual level takes each word's occurrences in this file")
+    p.add_argument("--corpus", help="use my corpus: the contextual level takes each word's occurrences in this file (or folder, or corpus index)")
     p.add_argument("--text-column", help="text column of --corpus")
     p.add_argument("--max-per-word", type=int, default=20, help="occurrences kept per word with --corpus")
     p.add_argument("--drop-missing", action="store_true",
@@ -110,7 +110,8 @@ def _apply_corpus(queries, args):
     if not args.corpus:
         return queries
     from analysis.bias.sources import corpus_query
-    from analysis.corpus import ColumnSpec, load_corpus
+    from analysis.corpus import ColumnSpec
+    from analysis.corpus_index.select import load_documents as load_corpus
 
     docs = load_corpus(args.corpus, ColumnSpec(text=args.text_column))
     texts = docs["text"].astype(str).tolist()

@@ -34,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                            "`python -m analysis finetune`)")
     src.add_argument("--model", action="extend", nargs="+", help="models (hub ids or folders; 'default' = "
                                                                   "all-MiniLM-L6-v2): --model A B or --model A --model B")
-    p.add_argument("--corpus", required=True, help="evaluation texts: CSV/TSV/JSONL/Parquet/TXT or a DWUG uses.csv")
+    p.add_argument("--corpus", required=True, help="evaluation texts: CSV/TSV/JSONL/Parquet/TXT, a DWUG uses.csv or a corpus index")
     p.add_argument("--text-column", help="column holding the text (default: detected)")
     p.add_argument("--layers", help="e.g. all (default), 6, 0-6, 1,4,-1 (0 = embeddings, -1 = last)")
     p.add_argument("--sample", type=int, default=DEFAULT_SAMPLE, help=f"tokens to sample (default {DEFAULT_SAMPLE})")
@@ -51,7 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def load_texts(corpus: str, text_column: str | None = None) -> list[str]:
     """Distinct non-empty texts of a corpus file, in file order."""
-    from analysis.corpus import ColumnSpec, load_corpus
+    from analysis.corpus import ColumnSpec
+    from analysis.corpus_index.select import load_documents as load_corpus
 
     docs = load_corpus(corpus, ColumnSpec(text=text_column))
     return list(dict.fromkeys(t for t in docs["text"].astype(str) if t.strip()))

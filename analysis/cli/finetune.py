@@ -13,7 +13,7 @@ import time
 
 
 def add_arguments(p) -> None:
-    p.add_argument("corpus", help="corpus file (CSV/TSV/JSONL/Parquet/TXT, as on the Corpus page)")
+    p.add_argument("corpus", help="corpus file (CSV/TSV/JSONL/Parquet/TXT, as on the Corpus page) or a corpus index (all its texts are read)")
     p.add_argument("--model", default=None, help="model folder or cached hub id (default: the packaged all-MiniLM-L6-v2)")
     p.add_argument("--steps", type=int, required=True, help="number of training steps")
     p.add_argument("--save-every", type=int, required=True, help="save a checkpoint every K steps")
@@ -91,7 +91,8 @@ class _Printer:
 
 def run(args) -> int:
     from analysis.cli._common import prepare_out_dir
-    from analysis.corpus import ColumnSpec, load_corpus
+    from analysis.corpus import ColumnSpec
+    from analysis.corpus_index.select import load_documents as load_corpus
     from analysis.finetune import FinetuneConfig, finetune
 
     prepare_out_dir(args.out, create=False)  # the run folder: created (or resumed) by finetune()

@@ -69,3 +69,26 @@ def _from_corpus(source, spec: ColumnSpec | None, sel: Selection) -> tuple[pd.Da
     occ = query.cut_context(occ, sel.context_chars)
     occ.attrs["labelled_hits_dropped"] = dropped
     return occ, counts
+
+
+def load_documents(source, spec: ColumnSpec | None = None) -> pd.DataFrame:
+    """The documents table of a corpus file or folder (:func:`analysis.corpus.load_corpus`) or of a whole corpus
+    index (every document, read from its Parquet parts; the columns were fixed when the index was built, so ``spec``
+    is not used). For commands that need all texts (bias ``--corpus``, ``dimension``, ``finetune``): an index of
+    millions of paragraphs then takes as much memory as its texts."""
+    from analysis.corpus import load_corpus
+    from analysis.corpus_index import build, is_index, query
+    from analysis.corpus_index.sources import ROW
+
+    if not is_index(source):
+        return load_corpus(source, spec)
+    idx = query.open_index(source)
+    con = build.connect()
+    try:
+        docs = con.execute("SELECT * FROM read_parquet(?)", [idx.files]).df()
+    finally:
+        con.close()
+    docs = docs.sort_values(ROW).drop(columns=[ROW]).reset_index(drop=True)  # corpus order, no internal row
+    if "year" in docs.columns:
+        docs["year"] = docs["year"].astype("Int64")
+    return docs
