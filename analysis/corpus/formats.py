@@ -75,22 +75,27 @@ def read_raw_table(source, name: str = "file") -> pd.DataFrame:
         raise CorpusError(f"{name} has no columns") from exc
 
 
+def parse_jsonl_line(line: str, i: int, name: str):
+    """The JSON value of line ``i`` of ``name`` (None for a blank line); CorpusError naming the line when it is not
+    JSON or holds a lone surrogate escape."""
+    if not line.strip():
+        return None
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise CorpusError(f"{name} line {i} is not valid JSON: {exc.msg}") from exc
+    # json.loads turns "\ud800" into a lone surrogate, which no UTF-8 step later (hashing, the tokenizer, a CSV
+    # download) can encode: refuse it here, where the line is still known.
+    if _SURROGATE_ESCAPE.search(line) and _has_surrogate(row):
+        raise CorpusError(f"{name} line {i} holds a \\u escape of a lone UTF-16 surrogate (such as \\ud800), "
+                          f"which is not a character; fix or remove that escape")
+    return row
+
+
 def _read_jsonl(text: str, name: str) -> pd.DataFrame:
     """One JSON object per line; a line that is not JSON, or that holds a lone surrogate escape, is refused."""
-    rows = []
-    for i, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise CorpusError(f"{name} line {i} is not valid JSON: {exc.msg}") from exc
-        # json.loads turns "\ud800" into a lone surrogate, which no UTF-8 step later (hashing, the tokenizer, a CSV
-        # download) can encode: refuse it here, where the line is still known.
-        if _SURROGATE_ESCAPE.search(line) and _has_surrogate(row):
-            raise CorpusError(f"{name} line {i} holds a \\u escape of a lone UTF-16 surrogate (such as \\ud800), "
-                              f"which is not a character; fix or remove that escape")
-        rows.append(row)
+    rows = [row for i, line in enumerate(text.splitlines(), 1)
+            if (row := parse_jsonl_line(line, i, name)) is not None]
     return pd.DataFrame(rows)
 
 

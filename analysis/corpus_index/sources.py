@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import pandas as pd
 
 from analysis import corpus as corpus_mod
 from analysis.corpus import ColumnSpec
+from analysis.corpus.formats import parse_jsonl_line
 from analysis.errors import CorpusError
 
 COMPRESSED = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
@@ -191,17 +191,11 @@ def _jsonl_batches(source, batch_rows):
     rows, columns = [], None
     with fh:
         for i, line in enumerate(fh, 1):
-            if not line.strip():
+            row = parse_jsonl_line(line, i, str(source.path))
+            if row is None:
                 continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CorpusError(f"{source.path} line {i} is not valid JSON: {exc.msg}") from exc
             if not isinstance(row, dict):
                 raise CorpusError(f"{source.path} line {i} is not a JSON object")
-            if corpus_mod._SURROGATE_ESCAPE.search(line) and corpus_mod._has_surrogate(row):
-                raise CorpusError(f"{source.path} line {i} holds a \\u escape of a lone UTF-16 surrogate (such as "
-                                  f"\\ud800), which is not a character; fix or remove that escape")
             rows.append(row)
             if len(rows) >= batch_rows:
                 columns = yield from _emit_jsonl(rows, columns, source, raw)
