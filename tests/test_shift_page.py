@@ -176,3 +176,32 @@ def test_shift_page_in_chromium(app_server, browser_page):
     except Exception:
         raise AssertionError("no ranking after 10 min; the page says: " + page.inner_text("body")[-1500:]) from None
     assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_every_layer_scored_equals_the_analysis_at_that_layer(tiny_bert, cache_dir):
+    from analysis import shift as S
+    from analysis.senses import layer_vectors
+    at = _open(tiny_bert, shift_perm=99, shift_boot=50)
+    settle(_senses_radio(at).set_value("label"))
+    settle(at.button(key="shift_layers_go").click())
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    by_layer = next(d.value for d in at.dataframe if {"layer", "metric", "value", "ci_low"} <= set(d.value.columns))
+    es = at.session_state["embset"]
+    assert len(by_layer) == 3 * len(es.layers) and set(by_layer["metric"]) == {"apd", "prt", "jsd"}
+    occ = es.occurrences.reset_index(drop=True)
+    periods = S.make_periods(occ, mode="column", period_column="period")
+    labels, names = S.labels_from_column(occ["label"])
+    settings = S.ShiftSettings(n_permutations=99, n_bootstrap=50, ci=S.DEFAULT_CI, seed=0)
+    for layer in (es.layers[0], es.layers[-1]):
+        res = S.analyse_shift(layer_vectors(es.vectors, es.layers, str(layer)), periods, labels=labels,
+                              sense_names=names, settings=settings)
+        want = res.pairs_frame().set_index("metric")["value"]
+        got = by_layer[by_layer["layer"].astype(str) == str(layer)].set_index("metric")["value"]
+        assert got.to_dict() == pytest.approx(want.to_dict()), layer
+    assert any(json_title(c) == "Change between the first and last period per layer" for c in _charts(at))
+
+
+def json_title(chart) -> str:
+    import json
+
+    return json.loads(chart.proto.spec)["layout"]["title"]["text"]

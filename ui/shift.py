@@ -49,6 +49,13 @@ def analyse_work(report, X: np.ndarray, periods: S.Periods, labels, sense_names:
     return S.analyse_shift(X, periods, labels=labels, sense_names=sense_names, settings=settings)
 
 
+def layers_work(report, vectors: np.ndarray, layers: tuple, periods: S.Periods, labels, sense_names: dict | None,
+                settings: S.ShiftSettings) -> pd.DataFrame:
+    """:func:`analysis.shift.shift_by_layer` of one target: its change at every layer, with the page's tests."""
+    return S.shift_by_layer(vectors, layers, periods, labels=labels, sense_names=sense_names, settings=settings,
+                            progress=lambda i, n, layer: report(i / max(n, 1), f"layer {layer} done ({i}/{n})"))
+
+
 def rank_work(report, docs: pd.DataFrame, targets: tuple[list[str], dict | None], model: tuple, layer_spec,
               options: S.RankOptions):
     """Embed every target's occurrences (cached on disk), then rank the targets by change (first vs last period).

@@ -241,6 +241,27 @@ if periods.n_periods > 2:
 else:
     st.caption("With two periods there is one comparison; the line charts over time appear with three or more.")
 
+with st.expander("Per layer: how much does the answer depend on the layer?", expanded=False):
+    st.caption("APD, PRT and JSD between the first and the last period at every hidden layer, with the tests "
+               "above and the same sense labels (so JSD moves only through its resampling). Runs in the background.")
+    layer_args = (es.vectors, tuple(es.layers), periods, labels, sense_names, settings)
+    layer_key = cs.key_of("layers", es.key, periods, labels, sense_names, settings)
+    if st.button("Score every layer", key="shift_layers_go"):
+        st.session_state["shift_layers_request"] = layer_key
+    if st.session_state.get("shift_layers_request") == layer_key:
+        try:
+            by_layer = cs.job(layer_key, f"Scoring {len(es.layers)} layers", cs.layers_work, *layer_args)
+        except SenseScopeError as exc:
+            widgets.error(exc)
+            by_layer = None
+            st.session_state.pop("shift_layers_request", None)
+        if by_layer is not None:
+            layer_params = {**params, "layer": "every hidden layer"}
+            widgets.figure(P.plot_layer_sweep(by_layer), name=f"{target}_shift_by_layer", params=layer_params,
+                           key="shift_layers_fig")
+            widgets.table(by_layer, name=f"{target}_shift_by_layer", params=layer_params, key="shift_layers_table",
+                          hide_index=True)
+
 # ----------------------------------------------------------------------------------------------------- trajectory
 st.subheader("Trajectory and typical occurrences")
 n_typ = st.slider("Typical occurrences per period", 1, 20, S.DEFAULT_N_TYPICAL, key="shift_typical")

@@ -261,11 +261,16 @@ def plot_metric_vs_gold(df: pd.DataFrame, *, metric: str, gold: str = "gold", rh
 
 
 def plot_layer_sweep(by_layer: pd.DataFrame, *, title: str | None = None) -> go.Figure:
-    """APD, PRT and JSD per hidden layer: Spearman's rho against gold with its bootstrap interval over targets when
-    the table has it (``rho``, ``rho_low``, ``rho_high``), else the mean score over targets.
-
-    ``by_layer`` is ``shift-rank --all-layers``' rho_by_layer table: ``layer``, ``metric``, ``mean`` [, ``rho``...].
-    Shows how much a conclusion depends on the layer."""
+    """APD, PRT and JSD per hidden layer, to show how much a conclusion depends on the layer. Three kinds of table:
+    ``shift-rank --all-layers``' rho_by_layer (``layer``, ``metric``, ``mean`` and, with gold, ``rho``,
+    ``rho_low``, ``rho_high``: Spearman's rho with its bootstrap interval over targets, else the mean score over
+    targets), or one target's :func:`analysis.shift.shift_by_layer` (``value``, ``ci_low``, ``ci_high``: the
+    score with its bootstrap interval)."""
+    if "value" in by_layer.columns:  # one target: its scores and intervals
+        by_layer = by_layer.rename(columns={"value": "rho", "ci_low": "rho_low", "ci_high": "rho_high"})
+        one_target = True
+    else:
+        one_target = False
     has_rho = "rho" in by_layer.columns and by_layer["rho"].notna().any()
     layers = list(dict.fromkeys(by_layer["layer"].astype(str)))
     xs = esc_all(layers)
@@ -284,10 +289,13 @@ def plot_layer_sweep(by_layer: pd.DataFrame, *, title: str | None = None) -> go.
         fig.add_trace(go.Scatter(x=xs, y=y, mode="lines+markers", name=esc(str(m).upper()), error_y=err,
                                  line=dict(color=colors[m], width=2), marker=dict(size=7, color=colors[m]),
                                  hovertemplate=f"{esc(str(m).upper())}, layer %{{x}}: %{{y:.3f}}<extra></extra>"))
-    if has_rho:
+    if has_rho and not one_target:
         fig.add_hline(y=0, line_color="#888", line_width=1)
-    y_title = "Spearman ρ vs gold (95 % interval over targets)" if has_rho else "mean score over targets"
-    default = "Change scores per layer" + (" against gold" if has_rho else "")
+    if one_target:
+        y_title, default = "change score (bootstrap interval)", "Change between the first and last period per layer"
+    else:
+        y_title = "Spearman ρ vs gold (95 % interval over targets)" if has_rho else "mean score over targets"
+        default = "Change scores per layer" + (" against gold" if has_rho else "")
     _layout(fig, title or default, height=380, x_title="layer (0 = embeddings)", y_title=y_title, legend="right",
             legend_title="metric")
     fig.update_xaxes(type="category", categoryorder="array", categoryarray=xs)

@@ -49,7 +49,8 @@ against gold.
 
 from __future__ import annotations
 
-from analysis.shift.analyse import PairResult, ShiftResult, ShiftSettings, analyse_shift, period_pairs
+from analysis.shift.analyse import (PairResult, ShiftResult, ShiftSettings, analyse_shift, period_pairs,
+                                    shift_by_layer)
 from analysis.shift.common import (BINARY_RULES, DEFAULT_BINARY_RULE, DEFAULT_CI, DEFAULT_LAYER, DEFAULT_N_BINS,
                                    DEFAULT_N_BOOT, DEFAULT_N_PERMUTATIONS, DEFAULT_N_TYPICAL, METRIC_LABELS, METRICS,
                                    MIN_PERIOD_COUNT, NOISE_LABEL, PERIOD_MODES, THIN_PERIOD_COUNT, GoldFileError,
@@ -71,7 +72,7 @@ __all__ = [
     "PERIOD_MODES", "THIN_PERIOD_COUNT", "GoldFileError", "OnePeriodError", "PeriodError", "ThinPeriodError",
     "Periods", "PeriodSpec", "check_periods", "make_periods", "periods_from_codes", "year_values",
     "apd", "prt", "jsd", "jsd_from_counts", "Inference", "MetricResult", "compare_periods",
-    "SenseShares", "sense_shares", "PairResult", "ShiftResult", "ShiftSettings", "analyse_shift", "period_pairs",
+    "SenseShares", "sense_shares", "PairResult", "ShiftResult", "ShiftSettings", "analyse_shift", "shift_by_layer", "period_pairs",
     "cluster_labels", "labels_from_column", "sense_info", "SENSE_SOURCES", "RankOptions", "rank_targets",
     "shift_many", "ShiftReport", "Trajectory", "trajectory",
     "Gold", "read_gold", "match_targets", "Evaluation", "binarise", "evaluate_ranking",

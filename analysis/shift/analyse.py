@@ -219,3 +219,29 @@ def analyse_shift(X, periods: Periods, *, labels=None, sense_names=None, setting
               "apd": "mean cosine distance over all cross-period pairs",
               "prt": "cosine distance between mean raw vectors", "jsd_noise": "label -1 left out"}
     return ShiftResult(periods=periods, pairs=tuple(results), shares=shares, params=params)
+
+
+def shift_by_layer(vectors: np.ndarray, layers, periods, *, labels=None, sense_names=None,
+                   settings: ShiftSettings | None = None, progress=None) -> pd.DataFrame:
+    """APD, PRT and JSD between the first and last period at every hidden layer: one row per layer x metric with
+    ``layer``, ``metric``, ``value``, ``p_value``, ``ci_low``, ``ci_high`` (the settings' tests at each layer).
+
+    ``vectors`` is an embedding set's (n, n_layers, dim) array and ``layers`` its hidden-state indices. The sense
+    ``labels`` are the same at every layer (JSD then changes only through its bootstrap and permutations), so that
+    the layers differ in the usages' geometry alone. ``progress(i, n, layer)`` after each layer."""
+    from analysis.senses import layer_label, layer_vectors
+
+    rows = []
+    layers = list(layers)
+    for i, layer in enumerate(layers):
+        X = layer_vectors(vectors, layers, str(layer))
+        res = analyse_shift(X, periods, labels=labels, sense_names=sense_names, settings=settings)
+        pairs = res.pairs_frame()
+        last = pairs[(pairs["vs_first"]) & (pairs["later_order"] == pairs["later_order"].max())]
+        for _, r in last.iterrows():
+            rows.append({"layer": layer_label(layers, str(layer)), "metric": r["metric"], "value": r["value"],
+                         "p_value": r["p_value"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+                         "earlier": r["earlier"], "later": r["later"]})
+        if progress is not None:
+            progress(i + 1, len(layers), layer)
+    return pd.DataFrame(rows)
