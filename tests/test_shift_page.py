@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.browser import SHOTS, screenshot
+from tests.browser import SHOTS, screenshot, wait_until_idle
 from tests.jobwait import open_settled, settle
 
 PAGE = "views/shift.py"
@@ -175,6 +175,19 @@ def test_shift_page_in_chromium(app_server, browser_page):
         page.get_by_text("Binary accuracy, APD", exact=False).first.wait_for(timeout=600_000)
     except Exception:
         raise AssertionError("no ranking after 10 min; the page says: " + page.inner_text("body")[-1500:]) from None
+    assert page.locator("[data-testid='stException']").count() == 0
+    # every layer, on request (a background job): the chart of the scores per layer
+    page.get_by_text("Per layer: how much does the answer depend on the layer?", exact=False).first.click()
+    page.get_by_role("button", name="Score every layer").click()
+    title = page.get_by_text("Change between the first and last period per layer", exact=False).first
+    try:
+        title.wait_for(timeout=600_000)
+    except Exception:
+        raise AssertionError("no per-layer chart after 10 min; the page says: "
+                             + page.inner_text("body")[-1500:]) from None
+    title.scroll_into_view_if_needed()
+    wait_until_idle(page, timeout_s=600)
+    page.screenshot(path=str(SHOTS / "shift_layers.png"))
     assert page.locator("[data-testid='stException']").count() == 0
 
 
