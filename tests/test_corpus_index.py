@@ -354,3 +354,25 @@ def test_whole_index_documents_for_the_commands_that_need_every_text(tmp_path):
     from_files = load_documents(tmp_path / "c.csv", SPEC)
     assert from_index["text"].tolist() == from_files["text"].tolist()  # every document, in corpus order
     assert from_index["year"].tolist() == from_files["year"].tolist() and "_row" not in from_index.columns
+
+
+def test_a_second_build_of_the_same_index_is_refused_while_the_first_runs(tmp_path):
+    """The first build is held inside its work (a blocked part write, marker file); a second one is refused with a
+    clear message, and once the first is killed a rerun builds the index."""
+    make_docs(300).to_csv(tmp_path / "c.csv", index=False)
+    marker, out = tmp_path / "blocked", tmp_path / "ix"
+    args = ["index", str(tmp_path / "c.csv"), "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", _BLOCKING_BUILD, str(marker), "0", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.time() + 600
+        while not marker.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        assert marker.exists(), proc.stderr.read().decode()[-2000:] if proc.poll() is not None else "no marker"
+        with pytest.raises(Exception, match="another build of the index"):
+            build_index([tmp_path / "c.csv"], out)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert build_index([tmp_path / "c.csv"], out) == out and verify(out) is None

@@ -115,8 +115,23 @@ def build_index(sources, out_dir, spec: ColumnSpec | None = None, progress=None,
     build with its path named, unless ``skip_bad`` (then it is listed under ``skipped`` in the manifest). An index
     already at ``out_dir`` that was built from the same files and spec and passes its checksums is kept as it is.
     """
+    from analysis.cache_files import KeyLock
+
     spec = spec or ColumnSpec()
     out = Path(out_dir).expanduser()
+    # One build of an index folder at a time: a second build (another shell, the same command twice) would write the
+    # same .partial folder. The OS drops the lock when a build is killed, so a killed build never blocks the rerun.
+    lock = KeyLock(out.parent, f".{out.name}.index")
+    if not lock.acquire(blocking=False):
+        raise ConfigError(f"another build of the index {str(out)!r} is running; wait for it to finish (or end it) "
+                          f"and run this again")
+    try:
+        return _build_locked(sources, out, spec, progress, skip_bad, batch_rows)
+    finally:
+        lock.release()
+
+
+def _build_locked(sources, out: Path, spec: ColumnSpec, progress, skip_bad: bool, batch_rows: int) -> Path:
     listed = src.list_sources(sources)
     plan = {"format": FORMAT, "version": VERSION, "spec": spec_dict(spec), "batch_rows": int(batch_rows),
             "sources": [src.fingerprint(s) for s in listed]}
