@@ -269,12 +269,7 @@ def frequency_table(counts: dict, stats: dict, by: str = "year") -> pd.DataFrame
     no hit keep a row with 0 hits, so a chart shows the gaps."""
     hits = dict(counts.get(f"per_{by}") or {})
     sizes = dict(stats.get(f"per_{by}") or {})
-    keys = set(hits) | set(sizes)
-    if by == "year":
-        known = sorted((k for k in keys if k != "(none)" and str(k).lstrip("-").isdigit()), key=int)
-        order = known + [k for k in keys if k not in known]
-    else:
-        order = sorted(keys, key=count_order_key)
+    order = sorted(set(hits) | set(sizes), key=count_order_key)  # years by value, "(none)" last
     rows = []
     for k in order:
         size = sizes.get(k, {})
