@@ -196,3 +196,17 @@ def test_shift_rank_all_layers_scores_every_layer(tmp_path, tiny_bert, cache_dir
     assert "per layer (Spearman rho vs gold)" in capsys.readouterr().out
     assert main(["shift-rank", DWUG, "--model", tiny_bert, "--all-layers", "--layer", "2", "--out",
                  str(tmp_path / "x"), *FAST]) == 2
+
+
+def test_shift_rank_samples_each_target_on_its_own(tmp_path, tiny_bert, cache_dir, capsys):
+    out = tmp_path / "sampled"
+    rc = main(["shift-rank", DWUG, "--model", tiny_bert, "--sample", "20", "--per-period", "--seed", "4",
+               "--out", str(out), *FAST])
+    assert rc == 0, capsys.readouterr().err
+    ranking = pd.read_csv(out / "ranking.csv")
+    # 20 per period (two DWUG groupings) of each of the three targets, whatever each target's own size
+    assert sorted(ranking["target"]) == ["chairman_nn", "gas_nn", "plane_nn"]
+    assert set(ranking["n_first"]) == {20} and set(ranking["n_last"]) == {20}
+    assert main(["shift-rank", DWUG, "--model", tiny_bert, "--per-period", "--out", str(tmp_path / "x"),
+                 *FAST]) == 2
+    assert "--per-period needs --sample" in capsys.readouterr().err

@@ -25,11 +25,12 @@ def add_corpus_arguments(p: argparse.ArgumentParser, *, many: bool = False) -> N
         p.add_argument("corpus", help="CSV/TSV/JSONL/Parquet/TXT file, a DWUG uses.csv, a folder of them, or a "
                                       "corpus index (python -m analysis index)")
         p.add_argument("--target", help="surface forms (plane|planes), a regex with --regex, or a DWUG lemma")
-        g = p.add_argument_group("sampling (counts stay over the whole corpus; the seed is --seed)")
-        g.add_argument("--sample", type=int, help="a seeded uniform sample of N hits (default: all)")
-        g.add_argument("--per-period", action="store_true", help="with --sample: up to N hits from each period")
-        g.add_argument("--context-chars", type=int,
-                       help="cut each text to N characters either side of the hit (spans shifted to match)")
+    per = " of each target" if many else ""
+    g = p.add_argument_group("sampling (counts stay over the whole corpus; the seed is --seed)")
+    g.add_argument("--sample", type=int, help=f"a seeded uniform sample of N hits{per} (default: all)")
+    g.add_argument("--per-period", action="store_true", help="with --sample: up to N hits from each period")
+    g.add_argument("--context-chars", type=int,
+                   help="cut each text to N characters either side of the hit (spans shifted to match)")
     p.add_argument("--regex", action="store_true", help="the target is a regular expression")
     p.add_argument("--case-sensitive", action="store_true")
     p.add_argument("--substring", action="store_true", help="match inside words too (default: whole words)")

@@ -304,15 +304,18 @@ def _add_rank(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder")
 
 
-def load_many(paths, *, targets=None, columns=None, search: dict | None = None) -> pd.DataFrame:
+def load_many(paths, *, targets=None, columns=None, search: dict | None = None,
+              sampling: dict | None = None) -> pd.DataFrame:
     """One occurrences table over several corpora and targets (DWUG folders: every lemma is a target).
 
     ``targets``: comma-separated targets to find (all of a corpus's own targets when it has spans and none are
     named); ``columns``: an :class:`analysis.corpus.ColumnSpec`; ``search``: ``regex``, ``whole_word``,
-    ``case_sensitive`` for :func:`analysis.corpus.find_occurrences` in corpora without spans."""
+    ``case_sensitive`` for :func:`analysis.corpus.find_occurrences` in corpora without spans; ``sampling``:
+    ``sample``, ``per_period``, ``seed``, ``context_chars`` of :class:`analysis.corpus_index.select.Selection`,
+    applied to each target on its own (an index reads only the sampled documents)."""
     from analysis.corpus import ColumnSpec, find_occurrences, load_corpus
     from analysis.corpus_index import is_index
-    from analysis.corpus_index.select import Selection, select_occurrences
+    from analysis.corpus_index.select import Selection, sample_table, select_occurrences
 
     spec = columns or ColumnSpec()
     frames = []
@@ -322,17 +325,21 @@ def load_many(paths, *, targets=None, columns=None, search: dict | None = None) 
             if not wanted:
                 raise ConfigError(f"{path} is a corpus index; name the targets to find with --targets a,b,c")
             for t in wanted:
-                frames.append(select_occurrences(path, None, Selection(target=t, **(search or {})))[0])
+                sel = Selection(target=t, **(search or {}), **(sampling or {}))
+                frames.append(select_occurrences(path, None, sel)[0])
             continue
         docs = load_corpus(path, spec)
         if {"start", "end"} <= set(docs.columns):
             occ = find_occurrences(docs, "|".join(wanted) if wanted else None)
-            frames.append(occ)
+            found = ([g for _, g in occ.groupby("target", sort=False)] if sampling and "target" in occ.columns
+                     else [occ])  # each target sampled on its own; unsampled, the rows keep their order
         else:
             if not wanted:
                 raise ConfigError(f"{path} has no target spans; name the targets to find with --targets a,b,c")
-            for t in wanted:
-                frames.append(find_occurrences(docs, t, **(search or {})))
+            found = [find_occurrences(docs, t, **(search or {})) for t in wanted]
+        if sampling:
+            found = [sample_table(f.reset_index(drop=True), Selection(target=None, **sampling)) for f in found]
+        frames += found
     occ = pd.concat(frames, ignore_index=True)
     occ["occurrence_id"] = np.arange(len(occ))
     return occ
@@ -343,8 +350,15 @@ def _load_many_args(args) -> pd.DataFrame:
 
     columns = ColumnSpec(text=args.text_column, id=args.id_column, year=args.year_column, period=args.period_column,
                          label=args.label_column)
+    from analysis.cli.embed import check_selection
+
+    check_selection(args)
     search = {"regex": args.regex, "whole_word": not args.substring, "case_sensitive": args.case_sensitive}
-    return load_many(args.corpus, targets=args.targets, columns=columns, search=search)
+    sampling = None
+    if args.sample is not None or args.context_chars is not None:
+        sampling = {"sample": args.sample, "per_period": bool(args.per_period), "seed": int(args.seed),
+                    "context_chars": args.context_chars}
+    return load_many(args.corpus, targets=args.targets, columns=columns, search=search, sampling=sampling)
 
 
 def read_golds(files) -> "object | None":

@@ -61,14 +61,22 @@ def _from_corpus(source, spec: ColumnSpec | None, sel: Selection) -> tuple[pd.Da
     from analysis.corpus_index import query
 
     occ = find_occurrences(load_corpus(source, spec), sel.target, **sel.search_options())
-    dropped = occ.attrs.get("labelled_hits_dropped", 0)
     counts = query.counts_of(occ, doc_key="doc_id")
+    return sample_table(occ, sel), counts
+
+
+def sample_table(occ: pd.DataFrame, sel: Selection) -> pd.DataFrame:
+    """``occ`` (an occurrences table in memory) sampled and cut as ``sel`` says (the same rows as an index gives for
+    the same seed), renumbered."""
+    from analysis.corpus_index import query
+
+    dropped = occ.attrs.get("labelled_hits_dropped", 0)
     occ = occ.iloc[query.choose(query.period_groups(occ), len(occ), sel.sample, sel.per_period, sel.seed)]
     occ = occ.reset_index(drop=True)
     occ["occurrence_id"] = range(len(occ))
     occ = query.cut_context(occ, sel.context_chars)
     occ.attrs["labelled_hits_dropped"] = dropped
-    return occ, counts
+    return occ
 
 
 def load_documents(source, spec: ColumnSpec | None = None) -> pd.DataFrame:
