@@ -44,21 +44,6 @@ def add_corpus_arguments(p: argparse.ArgumentParser, *, many: bool = False) -> N
                         "(default; the others are left out and counted) or to all of them")
 
 
-def occurrence_options(args) -> dict:
-    """Keyword arguments for :func:`analysis.corpus.find_occurrences` from the shared corpus options.
-
-    ``labelled_hits`` is passed only when ``find_occurrences`` takes it (it arrives with the labelled-rows change).
-    """
-    import inspect
-
-    from analysis.corpus import find_occurrences
-
-    options = dict(regex=args.regex, whole_word=not args.substring, case_sensitive=args.case_sensitive)
-    if "labelled_hits" in inspect.signature(find_occurrences).parameters:
-        options["labelled_hits"] = getattr(args, "labelled_hits", "first")
-    return options
-
-
 def note_dropped_hits(occ, stream=None) -> None:
     """One line on stderr when labelled rows had hits that were left out (--labelled-hits first)."""
     dropped = int(getattr(occ, "attrs", {}).get("labelled_hits_dropped", 0) or 0)
@@ -121,7 +106,7 @@ def load_occurrences(args):
     occ.attrs["counts"] = counts
     if len(occ) < counts.get("total", len(occ)):
         print(f"note: sampled {len(occ)} of {counts['total']} hits in {counts['documents']} documents "
-              f"(seed {selection(args).seed})", file=sys.stderr)
+              f"(seed {getattr(args, 'seed', 0)})", file=sys.stderr)
     return occ
 
 

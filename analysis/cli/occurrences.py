@@ -25,15 +25,14 @@ def _add(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args) -> int:
-    from analysis.cli.embed import check_selection, column_spec, note_dropped_hits, selection
-    from analysis.corpus_index.select import select_occurrences
+    from analysis.cli.embed import check_selection, load_occurrences
 
     if not args.target:
         raise ConfigError("give --target (surface forms such as plane|planes, or a regex with --regex)")
     check_selection(args)
     out = prepare_out_dir(args.out, create=False)
-    occ, counts = select_occurrences(args.corpus, column_spec(args), selection(args))
-    note_dropped_hits(occ)
+    occ = load_occurrences(args)
+    counts = dict(occ.attrs.pop("counts"))
     out = prepare_out_dir(out)
     tmp = out / f".occurrences.parquet.{os.getpid()}.tmp"
     occ.to_parquet(tmp, index=False)
