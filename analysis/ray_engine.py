@@ -158,10 +158,12 @@ class RayEngine:
             if self.address:
                 ray.init(address=self.address, **options)
             else:
-                # Ray starts its workers at nice 15 (its RAY_worker_niceness default) to keep the driver responsive;
+                # Ray starts its workers at nice 15 (its worker_niceness default) to keep the driver responsive;
                 # here the workers do the job's work, and on a busy machine nice-15 workers get next to no CPU
-                # (kill-resume test under four busy loops: minutes per chunk). A user's own setting wins.
-                os.environ.setdefault("RAY_worker_niceness", "0")
+                # (kill-resume test under four busy loops: minutes per chunk). Passed as this cluster's config, not
+                # through the environment; a user's own RAY_worker_niceness wins.
+                if "RAY_worker_niceness" not in os.environ:
+                    options["_system_config"] = {"worker_niceness": 0}
                 ray.init(address="local", num_cpus=self.workers or os.cpu_count() or 1, **options)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = f"the Ray cluster at {self.address}" if self.address else "a local Ray cluster"

@@ -66,8 +66,9 @@ def ray_local():
     from ray import cloudpickle
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the test's encoder subclass reaches the workers
-    os.environ.setdefault("RAY_worker_niceness", "0")  # as RayEngine does: nice-15 workers starve on a busy machine
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="warning")
+    # as RayEngine does: nice-15 workers starve on a busy machine
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="warning",
+             _system_config={"worker_niceness": 0})
     yield ray
     ray.shutdown()
 
@@ -345,3 +346,31 @@ def test_a_worker_that_cannot_encode_ends_the_job_with_one_line(ray_local, tiny_
                              engine=RayEngine(workers=1, encoder_cls=broken))
     assert str(info.value) == "a Ray worker could not load the model 'x': made up for the test"
     assert store.list_entries().query("state == 'done'").empty  # nothing finished, nothing half-written kept as done
+
+
+def test_a_local_cluster_runs_its_workers_at_normal_priority(monkeypatch):
+    """Ray's default nice 15 starves the workers on a busy machine; RayEngine asks for 0 (through the cluster's
+    config, not the environment), unless the user set RAY_worker_niceness."""
+    from analysis.ray_engine import RayEngine
+
+    class FakeRay:
+        def __init__(self):
+            self.calls = []
+
+        def is_initialized(self):
+            return False
+
+        def init(self, **kwargs):
+            self.calls.append(kwargs)
+
+    monkeypatch.delenv("RAY_worker_niceness", raising=False)
+    fake = FakeRay()
+    assert RayEngine(workers=2)._connect(fake)
+    assert fake.calls[0]["_system_config"] == {"worker_niceness": 0} and "RAY_worker_niceness" not in os.environ
+    monkeypatch.setenv("RAY_worker_niceness", "10")
+    fake = FakeRay()
+    RayEngine(workers=2)._connect(fake)
+    assert "_system_config" not in fake.calls[0]  # the user's own setting wins
+    fake = FakeRay()
+    RayEngine(address="ray://elsewhere:10001")._connect(fake)
+    assert "_system_config" not in fake.calls[0]  # an existing cluster keeps its own config
