@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from typing import Any, Iterable
 
 import numpy as np
+
+from analysis.errors import ConfigError
 
 _DIGITS = re.compile(r"(\d+)")
 #: Placeholder names that always sort last (missing values in count tables and legends).
@@ -99,3 +102,20 @@ def unit_rows(X: np.ndarray, *, what: str = "vectors", zero_ok: bool = False) ->
         raise ConfigError(f"{int(np.sum(norms == 0))} of the {what} are all zeros; their cosine similarity is "
                           f"undefined")
     return X / np.maximum(norms, 1e-12)
+
+
+#: Keyword names the analysis functions once took, and the names they take now (one of each in the whole package).
+OLD_NAMES = {"random_state": "seed", "n_boot": "n_bootstrap"}
+
+
+def renamed_options(options: dict, where: str) -> dict:
+    """``options`` with the old keyword names of :data:`OLD_NAMES` replaced by the current ones; a
+    DeprecationWarning names each old one used; ConfigError when both names are given."""
+    out = dict(options)
+    for old, new in OLD_NAMES.items():
+        if old in out:
+            if new in out:
+                raise ConfigError(f"{where}: give {new} or its old name {old}, not both")
+            warnings.warn(f"{where}: {old}= is the old name of {new}=", DeprecationWarning, stacklevel=3)
+            out[new] = out.pop(old)
+    return out

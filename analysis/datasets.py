@@ -34,10 +34,10 @@ def _read_lines(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines()
 
 
-def _stratified_sample(labels: list[str], size: int, random_state, min_per_sense: int) -> np.ndarray:
+def _stratified_sample(labels: list[str], size: int, seed, min_per_sense: int) -> np.ndarray:
     """Sorted indices of a seeded sample of ``size`` rows: each sense keeps its share, but at least
     ``min(its count, min_per_sense)`` rows, so that rare senses (pitcher: 13 containers in 2,818) survive."""
-    rng = np.random.default_rng(random_state)
+    rng = np.random.default_rng(seed)
     labels = np.asarray(labels)
     senses, counts = np.unique(labels, return_counts=True)
     quota = np.maximum(np.minimum(counts, min_per_sense), np.floor(size * counts / counts.sum()).astype(int))
@@ -57,7 +57,7 @@ def _stratified_sample(labels: list[str], size: int, random_state, min_per_sense
 
 
 def load_coarsewsd20_word(folder, *, splits=("train", "test"), max_per_split: int | None = None,
-                          random_state=0, min_per_sense: int = 10) -> pd.DataFrame:
+                          seed=0, min_per_sense: int = 10) -> pd.DataFrame:
     """Occurrences table of one CoarseWSD-20 word.
 
     Parameters
@@ -69,7 +69,7 @@ def load_coarsewsd20_word(folder, *, splits=("train", "test"), max_per_split: in
     max_per_split : int, optional
         Keep a seeded, sense-stratified sample of at most this many sentences per split (original order kept);
         every sense keeps at least ``min(its count, min_per_sense)`` sentences.
-    random_state : int
+    seed : int
         Seed of that sample.
 
     Returns
@@ -93,7 +93,7 @@ def load_coarsewsd20_word(folder, *, splits=("train", "test"), max_per_split: in
             raise CorpusError(f"{data_path.name} has {len(lines)} lines but {gold_path.name} has {len(golds)}.")
         keep = np.arange(len(lines))
         if max_per_split is not None and len(lines) > max_per_split:
-            keep = _stratified_sample([g.strip() for g in golds], max_per_split, random_state, min_per_sense)
+            keep = _stratified_sample([g.strip() for g in golds], max_per_split, seed, min_per_sense)
         rows = []
         for i in keep:
             idx_str, _, sentence = lines[i].partition("\t")

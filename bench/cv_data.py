@@ -65,7 +65,7 @@ def coarsewsd_words(max_per_split: int = 600, seed: int = 0, words=None) -> list
 
     out = []
     for w in words or coarsewsd20_words(COARSE):
-        occ = load_coarsewsd20_word(COARSE / w, max_per_split=max_per_split, random_state=seed)
+        occ = load_coarsewsd20_word(COARSE / w, max_per_split=max_per_split, seed=seed)
         es = get_or_compute(occ, None, layers=None, progress=_quiet_progress(w))
         out.append(Word(w, occ, es.vectors, tuple(es.layers), occ["label"].astype(str).to_numpy()))
     return out

@@ -137,7 +137,7 @@ def load_words(args) -> dict:
     """{word: (occurrences, embedding set)} for the chosen CoarseWSD-20 words (seeded sample, cached embeddings)."""
     data = {}
     for w in args.words or coarsewsd20_words(args.data):
-        occ = load_coarsewsd20_word(Path(args.data) / w, max_per_split=args.max_per_split, random_state=args.seed)
+        occ = load_coarsewsd20_word(Path(args.data) / w, max_per_split=args.max_per_split, seed=args.seed)
         t = time.perf_counter()
         es = embed(occ, args.model)
         data[w] = (occ, es)

@@ -40,9 +40,9 @@ def paragraphs(per_word: int, seed: int, tokenizer):
 
     rng = random.Random(seed)
     words = coarsewsd20_words(DATA)
-    tables = {w: load_coarsewsd20_word(DATA / w, splits=("test",), max_per_split=per_word, random_state=seed,
+    tables = {w: load_coarsewsd20_word(DATA / w, splits=("test",), max_per_split=per_word, seed=seed,
                                        min_per_sense=5) for w in words}
-    pool = {w: load_coarsewsd20_word(DATA / w, splits=("train",), max_per_split=400, random_state=seed)["text"]
+    pool = {w: load_coarsewsd20_word(DATA / w, splits=("train",), max_per_split=400, seed=seed)["text"]
             .tolist() for w in words}
     texts, spans, labels, owners, n_tokens = [], [], [], [], []
     for w, occ in tables.items():

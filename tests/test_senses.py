@@ -26,7 +26,7 @@ def blobs(n_per=40, k=4, dim=32, spread=0.3, seed=0):
 @pytest.mark.parametrize("method", ["kmeans", "agglomerative", "hdbscan"])
 def test_planted_blobs_are_recovered(method):
     X, y = blobs(seed=1)
-    res = senses.cluster_vectors(senses.preprocess(X), method=method, k="auto", random_state=0)
+    res = senses.cluster_vectors(senses.preprocess(X), method=method, k="auto", seed=0)
     sc = senses.cluster_scores(y, res.labels)
     assert res.k == 4
     assert sc.ari == pytest.approx(1.0)
@@ -39,7 +39,7 @@ def test_planted_blobs_are_recovered(method):
 
 def test_given_k_is_used():
     X, y = blobs()
-    res = senses.cluster_vectors(X, k=6, random_state=0)
+    res = senses.cluster_vectors(X, k=6, seed=0)
     assert res.k == 6 and res.silhouette == {}
     assert len(np.unique(res.labels)) == 6
     # Clusters are numbered by decreasing size.
@@ -49,7 +49,7 @@ def test_given_k_is_used():
 
 def test_shuffled_labels_give_ari_near_zero():
     X, y = blobs(n_per=100, k=3)
-    labels = senses.cluster_vectors(X, k=3, random_state=0).labels
+    labels = senses.cluster_vectors(X, k=3, seed=0).labels
     rng = np.random.default_rng(5)
     aris = [senses.cluster_scores(rng.permutation(y), labels).ari for _ in range(20)]
     assert abs(np.mean(aris)) < 0.02
@@ -95,7 +95,7 @@ def test_purity_on_hand_computed_table():
 
 def test_purity_rises_with_k_but_inverse_purity_falls():
     X, y = blobs(n_per=30, k=2)
-    p = [senses.cluster_scores(y, senses.cluster_vectors(X, k=k, random_state=0).labels) for k in (2, 8, 60)]
+    p = [senses.cluster_scores(y, senses.cluster_vectors(X, k=k, seed=0).labels) for k in (2, 8, 60)]
     assert p[0].purity == pytest.approx(1.0) and p[2].purity == pytest.approx(1.0)
     assert p[2].inverse_purity < p[0].inverse_purity
 
@@ -112,9 +112,9 @@ def test_missing_gold_labels_are_left_out():
 @pytest.mark.parametrize("method", ["pca", "tsne"])
 def test_same_seed_same_projection(method):
     X, _ = blobs(n_per=20, k=3)
-    a = senses.project(X, method=method, random_state=7)
-    b = senses.project(X, method=method, random_state=7)
-    c = senses.project(X, method=method, random_state=8)
+    a = senses.project(X, method=method, seed=7)
+    b = senses.project(X, method=method, seed=7)
+    c = senses.project(X, method=method, seed=8)
     assert np.array_equal(a.coords, b.coords)
     assert c.coords.shape == (60, 2) and np.isfinite(c.coords).all()
 
@@ -122,9 +122,9 @@ def test_same_seed_same_projection(method):
 @pytest.mark.slow
 def test_same_seed_same_umap_and_3d():
     X, _ = blobs(n_per=20, k=3)
-    a = senses.project(X, method="umap", n_components=3, random_state=1)
-    b = senses.project(X, method="umap", n_components=3, random_state=1)
-    c = senses.project(X, method="umap", n_components=3, random_state=2)
+    a = senses.project(X, method="umap", n_components=3, seed=1)
+    b = senses.project(X, method="umap", n_components=3, seed=1)
+    c = senses.project(X, method="umap", n_components=3, seed=2)
     assert a.coords.shape == (60, 3)
     assert np.array_equal(a.coords, b.coords)
     assert np.isfinite(c.coords).all()
@@ -133,9 +133,9 @@ def test_same_seed_same_umap_and_3d():
 @pytest.mark.parametrize("method", ["kmeans", "agglomerative", "hdbscan"])
 def test_same_seed_same_clusters(method):
     X, _ = blobs(n_per=30, k=3, spread=3.0)  # overlapping, so the seed could matter
-    a = senses.cluster_vectors(X, method=method, k=3, random_state=11)
-    b = senses.cluster_vectors(X, method=method, k=3, random_state=11)
-    c = senses.cluster_vectors(X, method=method, k=3, random_state=12)
+    a = senses.cluster_vectors(X, method=method, k=3, seed=11)
+    b = senses.cluster_vectors(X, method=method, k=3, seed=11)
+    c = senses.cluster_vectors(X, method=method, k=3, seed=12)
     assert np.array_equal(a.labels, b.labels)
     assert c.labels.shape == (90,) and c.k >= 1
 
@@ -223,14 +223,14 @@ def test_preprocessing_removes_common_direction():
 
 def test_classifiers_on_planted_senses_cv_and_split():
     X, y = blobs(n_per=30, k=3, spread=1.0)
-    cv = senses.predict_senses(X, y, random_state=0)
+    cv = senses.predict_senses(X, y, seed=0)
     assert cv.mode == "cv" and cv.n_splits == 5
     assert cv.centroid_accuracy == pytest.approx(1.0) and cv.logreg_macro_f1 == pytest.approx(1.0)
     split = np.where(np.arange(len(y)) % 3 == 0, "test", "train")
     sp = senses.predict_senses(X, y, split=split)
     assert sp.mode == "split" and sp.n_test == 30 and sp.centroid_accuracy == pytest.approx(1.0)
     # Random labels: near chance (1/3), far from 1.
-    rnd = senses.predict_senses(X, np.random.default_rng(0).permutation(y), random_state=0)
+    rnd = senses.predict_senses(X, np.random.default_rng(0).permutation(y), seed=0)
     assert rnd.centroid_accuracy < 0.6
 
 
@@ -288,10 +288,10 @@ def test_fifty_thousand_points():
     X, y = blobs(n_per=12_500, k=4, dim=64, spread=1.0, seed=2)
     Z = senses.preprocess(X)
     proj = senses.project(Z, method="pca")
-    res = senses.cluster_vectors(Z, k="auto", k_range=(2, 5), random_state=0)
+    res = senses.cluster_vectors(Z, k="auto", k_range=(2, 5), seed=0)
     sc = senses.cluster_scores(y, res.labels)
     pr = senses.predict_senses(Z, y, logreg=False)
-    agg = senses.cluster_vectors(Z, method="agglomerative", k=4, random_state=0)
+    agg = senses.cluster_vectors(Z, method="agglomerative", k=4, seed=0)
     assert proj.coords.shape == (50_000, 2)
     assert res.k == 4 and sc.ari == pytest.approx(1.0)
     assert pr.centroid_accuracy == pytest.approx(1.0)

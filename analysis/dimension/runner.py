@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import layers as layer_specs
-from analysis._util import json_clean
+from analysis._util import json_clean, renamed_options
 from analysis.dimension.estimator import DEFAULT_NEIGHBORS, LocalDimension
 from analysis.dimension.tokens import TokenSample, sample_tokens
 from analysis.dimension.twonn import DISCARD_FRACTION
@@ -106,11 +106,7 @@ class LidSettings:
             if options:
                 raise ConfigError("give either LidSettings or keyword settings, not both")
             return settings
-        options = dict(options)
-        if "random_state" in options:
-            if "seed" in options:
-                raise ConfigError("give seed or random_state, not both")
-            options["seed"] = options.pop("random_state")
+        options = renamed_options(options, "LidSettings")
         unknown = sorted(set(options) - {f.name for f in fields(cls)})
         if unknown:
             raise ConfigError(f"unknown LID setting(s): {', '.join(unknown)}")

@@ -6,6 +6,8 @@ import dataclasses
 
 import numpy as np
 
+from analysis._util import renamed_options
+
 # ----------------------------------------------------------------------------------------------------------------
 # Defaults (chosen by bench/eval_senses.py on the ten CoarseWSD-20 words with the packaged MiniLM; see BENCHMARKS.md)
 # ----------------------------------------------------------------------------------------------------------------
@@ -100,20 +102,19 @@ def _sample(n: int, size: int, seed) -> np.ndarray:
 
 def _seed_alias(seed, aliases: dict, where: str):
     """``seed``, or the value of the old keyword ``random_state`` when a caller still passes it (it wins over
-    ``seed``); TypeError for any other keyword in ``aliases`` (the function's ``**aliases``), as Python gives."""
-    aliases = dict(aliases)
-    old = aliases.pop("random_state", None)
+    ``seed``, with a DeprecationWarning); TypeError for any other keyword in ``aliases`` (the function's
+    ``**aliases``), as Python gives."""
+    aliases = renamed_options(aliases, where)
+    given = aliases.pop("seed", None)
     if aliases:
         raise TypeError(f"{where}() got an unexpected keyword argument {next(iter(aliases))!r}")
-    return seed if old is None else old
+    return seed if given is None else given
 
 
 def _settings(cls, given, options: dict, where: str):
     """A ``cls`` settings dataclass: ``given`` (or the defaults) with ``options`` (its field names as keywords, and
     ``random_state`` as the old name of ``seed``) put in. TypeError for a keyword that is no field."""
-    options = dict(options)
-    if "random_state" in options:
-        options["seed"] = _seed_alias(options.pop("seed", None), {"random_state": options.pop("random_state")}, where)
+    options = renamed_options(options, where)
     names = {f.name for f in dataclasses.fields(cls)}
     if bad := [k for k in options if k not in names]:
         raise TypeError(f"{where}() got an unexpected keyword argument {bad[0]!r}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from analysis._util import renamed_options
 from analysis.errors import ConfigError, CorpusError, TooFewPointsError
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -66,16 +67,6 @@ class GoldFileError(CorpusError):
     """A gold change-score file cannot be read."""
 
 
-#: Old keyword names that callers may still use (tests/test_plot_escaping.py passes ``n_boot=``).
-_OLD_NAMES = {"n_boot": "n_bootstrap", "random_state": "seed"}
-
-
 def with_fields(base, fields: dict):
     """A copy of the options dataclass ``base`` with ``fields`` set (old names such as ``n_boot`` accepted)."""
-    fields = dict(fields)
-    for old, new in _OLD_NAMES.items():
-        if old in fields:
-            if new in fields:
-                raise ConfigError(f"give {new} or its old name {old}, not both")
-            fields[new] = fields.pop(old)
-    return replace(base, **fields)
+    return replace(base, **renamed_options(fields, type(base).__name__))
