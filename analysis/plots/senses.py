@@ -20,6 +20,10 @@ from analysis.plots._text import esc, esc_all, esc_title
 #: in their order.
 SENSE_COLUMNS = {"cluster", "cluster_name", "label", "sense", "sense_name", "curated_sense"}
 NOISE_COLOUR = theme.NOISE_COLOR
+#: Above this many points the scatter is drawn for size: WebGL, small marks, numeric arrays sent as binary, and the
+#: per-point hover text is the ``kwic`` column alone (empty for points without one: they show their group and
+#: occurrence id), the other hover lines being written once per trace.
+LARGE_SCATTER = 100_000
 SCORE_NAMES = {"purity": "purity", "inverse_purity": "inverse purity", "purity_f": "purity F (harmonic mean)",
                "ari": "ARI", "nmi": "NMI", "v_measure": "V-measure", "centroid_accuracy": "centroid accuracy",
                "centroid_macro_f1": "centroid macro-F1", "logreg_accuracy": "log. regression accuracy",
@@ -66,7 +70,8 @@ def plot_projection(df: pd.DataFrame, *, color: str = "cluster_name", xy: tuple[
     z : str, optional
         Third coordinate column: a 3-D scatter.
     hover_fields : list of (label, column)
-        Lines under the KWIC line; default year, gold label, cluster.
+        Lines under the KWIC line; default year, gold label, cluster. Above :data:`LARGE_SCATTER` points the hover
+        shows the ``kwic`` line (where there is one), the trace's group and the occurrence id instead.
     category_order : list, optional
         Order of the categories in the legend (e.g. cluster names in cluster order); default natural order (s2
         before s10), noise last.
@@ -86,16 +91,34 @@ def plot_projection(df: pd.DataFrame, *, color: str = "cluster_name", xy: tuple[
     hover_fields = hover_fields or [("year", "year"), ("gold label", "label"), ("cluster", "cluster_name")]
     x, y = xy
     three = z is not None
-    size = 3 if len(df) > 5000 else 5 if len(df) > 1000 else 7  # smaller markers for more points
-    Scatter = go.Scatter3d if three else go.Scattergl if len(df) > 2000 else go.Scatter
+    large = len(df) > LARGE_SCATTER
+    size = 2 if large else 3 if len(df) > 5000 else 5 if len(df) > 1000 else 7  # smaller markers for more points
+    Scatter = go.Scatter3d if three else go.Scattergl if large or len(df) > 2000 else go.Scatter
     ids = df["occurrence_id"].to_numpy() if "occurrence_id" in df.columns else np.arange(len(df))
-    hover = np.asarray(_hover(df, hover_fields), dtype=object)
+    if large:
+        ids = ids.astype(np.int32) if len(ids) and 0 <= ids.min() and ids.max() < 2**31 else ids
+        kw = df["kwic"].fillna("").astype(str) if "kwic" in df.columns else pd.Series([""] * len(df))
+        hover = np.where(kw.to_numpy() != "", (kw + "<br>").to_numpy(), "").astype(object)
+    else:
+        hover = np.asarray(_hover(df, hover_fields), dtype=object)
+    opacity = 0.5 if large else 0.8
+
+    def template(group: str | None) -> str:
+        if not large:
+            return "%{text}<extra></extra>"
+        first = f"{esc(color.replace('_', ' '))}: {esc(group)}<br>" if group is not None else ""
+        return "%{text}" + first + "occurrence %{customdata}<extra></extra>"
+
+    def column(name: str, m=None):
+        v = df[name] if m is None else df.loc[m, name]
+        return v.to_numpy(dtype=np.float32) if large else v
+
     fig = go.Figure()
     col = df[color]
     if _is_numeric(col):
-        coords = {"x": df[x], "y": df[y]} | ({"z": df[z]} if three else {})
+        coords = {"x": column(x), "y": column(y)} | ({"z": column(z)} if three else {})
         fig.add_trace(Scatter(**coords, mode="markers", customdata=ids, text=hover,
-                              hovertemplate="%{text}<extra></extra>", name=esc(color),
+                              hovertemplate=template(None), name=esc(color),
                               marker=dict(size=size, color=col, colorscale="Viridis", showscale=True,
                                           colorbar=dict(title=esc(color)), opacity=0.85)))
     else:
@@ -109,10 +132,10 @@ def plot_projection(df: pd.DataFrame, *, color: str = "cluster_name", xy: tuple[
                    {c: (theme.NOISE_COLOR if c == "(none)" else v) for c, v in theme.category_colors(cats).items()})
         for cat in cats:
             m = (values == cat).to_numpy()
-            coords = {"x": df.loc[m, x], "y": df.loc[m, y]} | ({"z": df.loc[m, z]} if three else {})
+            coords = {"x": column(x, m), "y": column(y, m)} | ({"z": column(z, m)} if three else {})
             fig.add_trace(Scatter(**coords, mode="markers", customdata=ids[m], text=hover[m],
-                                  hovertemplate="%{text}<extra></extra>", name=esc(cat),
-                                  marker=dict(size=size, color=colours[cat], opacity=0.8)))
+                                  hovertemplate=template(cat), name=esc(cat),
+                                  marker=dict(size=size, color=colours[cat], opacity=opacity)))
     titles = theme.projection_titles(method, 3 if three else 2, explained) if method else \
         [f"dimension {i + 1}" for i in range(3 if three else 2)]
     theme.apply(fig, title=esc_title(title), legend="right", legend_title=esc(color.replace("_", " ")),

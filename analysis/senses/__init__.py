@@ -33,6 +33,7 @@ from analysis.senses._base import (CLUSTER_METHODS, DEFAULT_K_RANGE, DEFAULT_LAY
                                    DEFAULT_MIN_SILHOUETTE, DEFAULT_PREFERENCE, DEFAULT_PROJECTION, DEFAULT_THRESHOLD,
                                    GRAPH_METHODS, MAX_FIT_POINTS, MAX_PAIRWISE_POINTS, PROJECTION_METHODS,
                                    SILHOUETTE_SAMPLE, SINGLE_THREAD_BELOW)
+from analysis.senses._base import _sample as seeded_sample  # noqa: F401 - sorted seeded row sample (all rows if n <= size)
 from analysis.senses.clustering import ClusterResult, cluster_vectors
 from analysis.senses.compare import SCORE_COLUMNS, LayerScoring, score_layers, score_record
 from analysis.senses.graph import affinity_clusters, chinese_whispers, correlation_clusters, cosine_matrix

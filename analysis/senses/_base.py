@@ -59,6 +59,15 @@ MAX_FIT_POINTS = 10_000
 #: on a seeded sample and the other points join the nearest cluster centroid (cosine). A notice says so.
 MAX_PAIRWISE_POINTS = 5_000
 
+#: k-means with k chosen by silhouette fits one model per k (and several restarts each); above this many points it is
+#: fitted on a seeded sample of :data:`MAX_FIT_POINTS` and every other point joins the nearest centroid (cosine), as
+#: the pairwise methods do. A notice says so. Below it, nothing changes (every benchmark in BENCHMARKS.md is below).
+MAX_KMEANS_POINTS = 50_000
+
+#: PCA above this many points is fitted on a seeded sample of this many and applied to all (the components of a
+#: 100,000-point sample of a million differ from the full fit by far less than a pixel of the scatter).
+MAX_PCA_FIT = 100_000
+
 #: Silhouette scores (O(n^2)) are computed on a seeded sample of at most this many points.
 SILHOUETTE_SAMPLE = 3_000
 

@@ -17,7 +17,8 @@ from analysis._util import as_matrix, json_clean, unit_rows
 from analysis.errors import ConfigError, TooFewPointsError
 from analysis.senses import graph
 from analysis.senses._base import (CLUSTER_METHODS, DEFAULT_K_RANGE, DEFAULT_METHOD, DEFAULT_PREFERENCE,
-                                   DEFAULT_THRESHOLD, GRAPH_METHODS, MAX_PAIRWISE_POINTS, SILHOUETTE_SAMPLE, _sample,
+                                   DEFAULT_THRESHOLD, GRAPH_METHODS, MAX_FIT_POINTS, MAX_KMEANS_POINTS,
+                                   MAX_PAIRWISE_POINTS, SILHOUETTE_SAMPLE, _sample,
                                    _seed_alias, _seed_int, _threads)
 
 
@@ -190,10 +191,15 @@ def _cluster(X, method, k, k_range, seed, max_pairwise, min_silhouette) -> Clust
     n = X.shape[0]
     auto = isinstance(k, str) and k.lower() == "auto"
     ks = _k_candidates(k_range, n) if auto else [_check_k(k, n)]
-    fit_idx, notice = (_fit_sample(n, max_pairwise, seed, "Agglomerative clustering") if method == "agglomerative"
-                       else (np.arange(n), None))
+    if method == "agglomerative":
+        fit_idx, notice = _fit_sample(n, max_pairwise, seed, "Agglomerative clustering")
+    elif n > MAX_KMEANS_POINTS:
+        fit_idx, notice = _fit_sample(n, MAX_FIT_POINTS, seed, "k-means")
+    else:
+        fit_idx, notice = np.arange(n), None
     Xf = X[fit_idx]
-    candidates, sil_metric = _labels_per_k(Xf, method, ks, seed)
+    # A sample of a big set gets the big-set number of restarts (3), so that auto-k stays a matter of seconds.
+    candidates, sil_metric = _labels_per_k(Xf, method, ks, seed, n_init=3 if len(fit_idx) < n else None)
     silhouette: dict[int, float] = {}
     best = ks[0]
     if auto:
@@ -275,7 +281,8 @@ def _k_candidates(k_range, n: int) -> list[int]:
     return list(range(lo, hi + 1))
 
 
-def _labels_per_k(Xf, method: str, ks: list[int], seed: int) -> tuple[dict[int, np.ndarray], str]:
+def _labels_per_k(Xf, method: str, ks: list[int], seed: int,
+                  n_init: int | None = None) -> tuple[dict[int, np.ndarray], str]:
     """Labels of Xf for each k in ``ks`` and the metric their silhouette is measured in.
 
     k-means (Euclidean) runs once per k. Agglomerative builds one tree, cut at every k: average linkage on cosine
@@ -283,7 +290,7 @@ def _labels_per_k(Xf, method: str, ks: list[int], seed: int) -> tuple[dict[int, 
     AgglomerativeClustering(metric="cosine", linkage="average"), checked in the tests), so auto-k needs it once.
     """
     if method == "kmeans":
-        return {kk: _kmeans(Xf, kk, seed) for kk in ks}, "euclidean"
+        return {kk: _kmeans(Xf, kk, seed, n_init) for kk in ks}, "euclidean"
     from scipy.cluster.hierarchy import fcluster, linkage
 
     tree = linkage(unit_rows(Xf, zero_ok=True).astype(np.float64), method="average", metric="cosine")

@@ -8,8 +8,8 @@ import numpy as np
 
 from analysis._util import as_matrix
 from analysis.errors import ConfigError, TooFewPointsError
-from analysis.senses._base import (DEFAULT_PROJECTION, MAX_FIT_POINTS, PROJECTION_METHODS, _sample, _seed_int,
-                                   _settings, _threads)
+from analysis.senses._base import (DEFAULT_PROJECTION, MAX_FIT_POINTS, MAX_PCA_FIT, PROJECTION_METHODS, _sample,
+                                   _seed_int, _settings, _threads)
 
 
 @dataclass(frozen=True)
@@ -123,9 +123,15 @@ def _project_pca(X, s: ProjectionSettings, seed: int) -> ProjectionResult:
 
     n, n_components = X.shape[0], s.n_components
     pca = PCA(n_components=n_components, random_state=seed)
-    coords = pca.fit_transform(X)
+    if n > MAX_PCA_FIT:  # fitted on a seeded sample, applied to every point
+        pca.fit(X[_sample(n, MAX_PCA_FIT, seed)])
+        coords = pca.transform(X)
+        notice = (f"PCA was fitted on a random sample of {MAX_PCA_FIT:,} of the {n:,} occurrences (seed {seed}) and "
+                  f"applied to all of them.")
+    else:
+        coords, notice = pca.fit_transform(X), None
     explained = [round(float(v), 6) for v in pca.explained_variance_ratio_]
-    return ProjectionResult(coords.astype(np.float32), "pca", n_components, seed, n, None,
+    return ProjectionResult(coords.astype(np.float32), "pca", n_components, seed, min(n, MAX_PCA_FIT), notice,
                             {"explained_variance_ratio": explained})
 
 
