@@ -105,3 +105,36 @@ def test_distinctive_and_compare_reuse_the_counts():
         K.distinctive_words(occ, np.zeros(5, dtype=bool))
     with pytest.raises(ConfigError, match="every occurrence"):
         K.distinctive_words(occ, np.ones(5, dtype=bool))
+
+
+def test_kwic_table_lists_the_first_rows_and_cached_lines_equal_fresh_ones():
+    from streamlit.testing.v1 import AppTest
+
+    def page():
+        import pandas as pd
+        import streamlit as st
+
+        from ui import kwic as uk
+
+        uk.TABLE_ROWS = 10
+        n = 30
+        occ = pd.DataFrame({"occurrence_id": range(n), "text": [f"the Planck constant z{i}" for i in range(n)],
+                            "start": [4] * n, "end": [10] * n,
+                            "year": [1900 + i % 3 for i in range(n)]})
+        fresh = uk.lines_section(occ, groups={}, key="a", params={}, name="fresh")
+        cached = uk.lines_section(occ, groups={}, key="b", params={}, name="cached", cache_key="set-1")
+        st.session_state["same"] = fresh.equals(cached) and list(cached["year"]) == list(occ["year"])
+
+    at = AppTest.from_function(page, default_timeout=60)
+    try:
+        at.run()
+        assert not at.exception
+        assert at.session_state["same"]
+        assert [len(d.value) for d in at.dataframe] == [10, 10]
+        captions = [c.value for c in at.caption if "lines" in c.value]
+        assert captions and all("30 of 30 lines" in c and "first 10 are listed" in c and "all 30" in c
+                                for c in captions)
+    finally:
+        import ui.kwic
+
+        ui.kwic.TABLE_ROWS = 5_000

@@ -56,10 +56,28 @@ def _values(series) -> list[str]:
     return natural_sorted(set(s.where(s.notna(), "(none)").astype(str)))
 
 
-def lines_section(occ: pd.DataFrame, *, groups: dict, key: str, params: dict, name: str) -> pd.DataFrame:
-    """The sortable, filterable KWIC table; returns the lines shown."""
+#: The KWIC table lists at most this many lines (after sorting and filtering all of them); its CSV holds them all.
+TABLE_ROWS = 5_000
+
+
+@st.cache_data(show_spinner="Cutting the KWIC lines…", max_entries=8)
+def _lines(cache_key: str, _occ: pd.DataFrame) -> pd.DataFrame:
+    """The lines cut from the texts and spans that ``cache_key`` names (metadata columns are added by the caller:
+    an embedding set's key does not cover them)."""
+    return K.kwic_lines(_occ)
+
+
+def lines_section(occ: pd.DataFrame, *, groups: dict, key: str, params: dict, name: str,
+                  cache_key: str | None = None) -> pd.DataFrame:
+    """The sortable, filterable KWIC table; returns the lines shown. With ``cache_key`` (what ``occ`` is, e.g. the
+    embedding set's key) the lines are cut once and kept (a million take half a minute)."""
     meta = [c for c in metadata_columns(occ) if c not in groups]
-    lines = K.kwic_lines(occ, columns=meta, extra={g: np.asarray(v, dtype=object) for g, v in groups.items()})
+    extra = {g: np.asarray(v, dtype=object) for g, v in groups.items()}
+    if cache_key:
+        base = _lines(cache_key, occ)  # the same columns as kwic_lines(columns=meta, extra=extra) gives
+        lines = base.assign(**{c: occ[c].to_numpy() for c in meta if c not in base.columns}, **extra)
+    else:
+        lines = K.kwic_lines(occ, columns=meta, extra=extra)
     c1, c2 = st.columns([2, 1])
     by = c1.selectbox("Sort by", list(SORTS), format_func=SORTS.get, key=f"{key}_sort",
                       help="Ties are broken by the next word further out, then by text order.")
@@ -82,8 +100,11 @@ def lines_section(occ: pd.DataFrame, *, groups: dict, key: str, params: dict, na
         widgets.error(exc)
         return lines
     active = {k: list(v) for k, v in filters.items() if v}
-    st.caption(f"{len(shown):,} of {len(lines):,} lines" + (f", sorted by the {SORTS[by]}" if by else "") + ".")
-    widgets.table(shown, name=name, params={**params, "sort": by, "descending": desc, "filters": active},
+    st.caption(f"{len(shown):,} of {len(lines):,} lines" + (f", sorted by the {SORTS[by]}" if by else "") + "."
+               + (f" The first {TABLE_ROWS:,} are listed (sort or filter to bring others up); the CSV has all "
+                  f"{len(shown):,}." if len(shown) > TABLE_ROWS else ""))
+    widgets.table(shown.head(TABLE_ROWS), download=shown, name=name,
+                  params={**params, "sort": by, "descending": desc, "filters": active},
                   key=f"{key}_table", hide_index=True, height=300,
                   column_config={"left": st.column_config.TextColumn(width="large"),
                                  "match": st.column_config.TextColumn(width="small"),
@@ -91,7 +112,8 @@ def lines_section(occ: pd.DataFrame, *, groups: dict, key: str, params: dict, na
     return shown
 
 
-def _signature(values) -> str:
+def signature(values) -> str:
+    """A short hash of a column of values (a cache key part)."""
     return hashlib.sha1("\x00".join(map(str, values)).encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -121,7 +143,7 @@ def collocates_section(occ: pd.DataFrame, *, groups: dict, key: str, params: dic
                        help="English function words (scikit-learn's list) and the target's own forms.")
     values = np.asarray(usable[per], dtype=object)
     try:
-        table = _collocates(cache_key, _signature(values), window, measure, stop, min_count, 15, occ, values)
+        table = _collocates(cache_key, signature(values), window, measure, stop, min_count, 15, occ, values)
     except SenseScopeError as exc:
         widgets.error(exc)
         return

@@ -22,10 +22,22 @@ from ui import jobs
 
 
 # ------------------------------------------------------------------------------------------------ cached analyses
-@st.cache_data(show_spinner=False, max_entries=32)
+#: Above :data:`analysis.plots.senses.LARGE_SCATTER` points, the hover texts (contexts) of this many points, a seeded
+#: sample, go to the browser; every point is drawn, and a selected point lists its context below the chart.
+HOVER_SAMPLE = 20_000
+
+#: A selection lists the contexts of at most this many occurrences (a box over a million points may hold most).
+SELECTION_ROWS = 2_000
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
 def prepared(key: str, layer, prep: S.Preprocessing, _es) -> np.ndarray:
-    """Prepared (n, dim) vectors of one layer spec of the embedding set ``key``."""
-    return S.preprocess(S.layer_vectors(_es.vectors, list(_es.layers), layer), prep)
+    """Prepared (n, dim) vectors of one layer spec of the embedding set ``key``: one read-only array shared by the
+    reruns and sessions that ask for it (a cache_data entry would be copied on every rerun: 1.5 GB at a million
+    MiniLM vectors)."""
+    X = S.preprocess(S.layer_vectors(_es.vectors, list(_es.layers), layer), prep)
+    X.flags.writeable = False
+    return X
 
 
 def prepared_vectors(es, layer, prep: S.Preprocessing) -> np.ndarray:
@@ -35,19 +47,28 @@ def prepared_vectors(es, layer, prep: S.Preprocessing) -> np.ndarray:
 @st.cache_data(show_spinner="Clustering…", max_entries=64)
 def clusters(key: str, layer, prep: S.Preprocessing, method: str, k, k_range: tuple, seed: int,
              min_cluster_size: int | None, _X) -> S.ClusterResult:
-    return S.cluster_vectors(_X, method=method, k=k, k_range=k_range, random_state=seed,
+    return S.cluster_vectors(_X, method=method, k=k, k_range=k_range, seed=seed,
                              min_cluster_size=min_cluster_size)
+
+
+@st.cache_data(show_spinner="Describing the clusters…", max_entries=16)
+def describe(signature: str, names: tuple, gold_signature: str | None, _X, _labels, _occ, _forms, _gold):
+    """Words and nearest occurrences of each cluster of the clustering ``signature`` (which names the embedding set
+    and every clustering setting), with the names given and the gold labels whose signature is given."""
+    windows = S.context_windows(_occ["text"].tolist(), _occ["start"].tolist(), _occ["end"].tolist(), window=10)
+    desc = S.describe_clusters(_X, _labels, windows, names=dict(names), exclude=_forms, gold=_gold)
+    return desc, S.nearest_to_centroids(_X, _labels, n=5)
 
 
 @st.cache_data(show_spinner="Projecting (PCA)…", max_entries=64)
 def pca(key: str, layer, prep: S.Preprocessing, n_components: int, seed: int, _X) -> S.ProjectionResult:
-    return S.project(_X, method="pca", n_components=n_components, random_state=seed)
+    return S.project(_X, method="pca", n_components=n_components, seed=seed)
 
 
 @st.cache_data(show_spinner="Predicting the known senses…", max_entries=64)
 def probe(key: str, layer, prep: S.Preprocessing, labels: tuple, split: tuple | None, seed: int, _X) -> S.ProbeResult:
     return S.predict_senses(_X, np.asarray(labels, dtype=object), split=None if split is None else np.asarray(split),
-                            random_state=seed)
+                            seed=seed)
 
 
 @st.cache_data(show_spinner="Scoring every layer…", max_entries=32)
@@ -57,7 +78,7 @@ def layer_table(key: str, model: str, labels: tuple, split: tuple | None, method
     layers = list(_es.layers)
     return S.score_layers(_es.vectors, layers, np.asarray(labels, dtype=object), layers=layers,
                           split=None if split is None else np.asarray(split), method=method, k=k,
-                          preprocessing=prep, random_state=seed, model=model)
+                          preprocessing=prep, seed=seed, model=model)
 
 
 # ---------------------------------------------------------------------------------------------- background jobs
@@ -103,7 +124,7 @@ def comparison_work(report, occ: pd.DataFrame, models: list[tuple[str, object]],
             report((i + 0.5) * share, f"{shown}: scoring every layer")
             layers = list(es_m.layers)
             frames.append(S.score_layers(es_m.vectors, layers, gold, layers=layers, split=sp, method=method, k="gold",
-                                         preprocessing=prep, random_state=seed, model=es_m.model))
+                                         preprocessing=prep, seed=seed, model=es_m.model))
         except SenseScopeError as exc:
             failed.append(f"{shown}: {exc}")
     return (pd.concat(frames, ignore_index=True) if frames else None), failed

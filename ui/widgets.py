@@ -96,13 +96,15 @@ def _image(fig, fmt: str, spec) -> bytes:
     return export.figure_image(fig, fmt) if spec is None else export.paper_image(fig, fmt, spec)
 
 
-def table(df, *, name: str, params: dict, key: str | None = None, **dataframe_kwargs) -> None:
-    """Show a table with CSV and manifest downloads."""
+def table(df, *, name: str, params: dict, key: str | None = None, download=None, **dataframe_kwargs) -> None:
+    """Show a table with CSV and manifest downloads (``download``: the full table for the CSV when ``df`` shows
+    only its first rows)."""
     slug = _slug(name)
     key = key or f"tab_{slug}"
     st.dataframe(df, key=key, **dataframe_kwargs)
+    full = df if download is None else download
     cols = st.columns(4)
-    cols[0].download_button("CSV", data=lambda: export.table_csv(df), file_name=f"{slug}.csv", mime="text/csv",
+    cols[0].download_button("CSV", data=lambda: export.table_csv(full), file_name=f"{slug}.csv", mime="text/csv",
                             key=f"{key}_csv", on_click="ignore")
     cols[1].download_button("Parameters", data=lambda: export.manifest_json(params, kind=f"table:{slug}"),
                             file_name=f"{slug}.manifest.json", mime="application/json", key=f"{key}_manifest",

@@ -50,9 +50,13 @@ else:
     layer_spec = (int(lo), int(hi))
 layer_name = S.layer_label(layers, layer_spec)
 proj_labels = {"umap": "UMAP", "pca": "PCA", "tsne": "t-SNE"}
+large = n > P.LARGE_SCATTER
 proj_method = c2.radio("Projection", list(proj_labels), format_func=proj_labels.get, horizontal=True,
-                       key="senses_projection", help="UMAP (default) and t-SNE are computed in the background; PCA is "
-                                                     "shown meanwhile.")
+                       key="senses_projection", index=1 if large else 0,
+                       help="UMAP (default) and t-SNE are computed in the background; PCA is shown meanwhile."
+                            + (f" With {n:,} occurrences PCA is the default: UMAP and t-SNE are fitted on a sample "
+                               f"of {S.MAX_FIT_POINTS:,} and place the other points one by one, which takes many "
+                               "minutes here." if large else ""))
 dims = c3.radio("Dimensions", [2, 3], horizontal=True, key="senses_dims")
 seed = int(c4.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="senses_seed"))
 with st.expander("Vector preparation and projection settings"):
@@ -150,7 +154,12 @@ if proj_method != "pca":
 if proj.notice:
     st.info(md_escape(proj.notice))
 
-hover = [kwic_html(t, int(s), int(e), 60) for t, s, e in zip(occ["text"], occ["start"], occ["end"])]
+# Contexts to hover: every point's, or above LARGE_SCATTER points those of a seeded sample (the rest show their
+# group and id; selecting any point lists its context).
+hover_rows = S.seeded_sample(n, us.HOVER_SAMPLE if large else n, seed)
+hover = np.full(n, "", dtype=object)
+texts, starts, ends = occ["text"].to_numpy(), occ["start"].to_numpy(), occ["end"].to_numpy()
+hover[hover_rows] = [kwic_html(texts[i], int(starts[i]), int(ends[i]), 60) for i in hover_rows]
 view = pd.DataFrame({"occurrence_id": occ["occurrence_id"].to_numpy(), "x": proj.coords[:, 0],
                      "y": proj.coords[:, 1], "kwic": hover, "cluster": cl.labels, "cluster_name": cnames})
 if proj.coords.shape[1] == 3:
@@ -189,14 +198,18 @@ else:
     how = "Box or lasso select points" if dims == 2 else "Click points"
     st.caption(f"Showing {shown} (seed {seed}; fitted on {proj.n_fit:,} of {n:,} occurrences). {how} to list their "
                f"contexts; one selected point (clicked with the chart's Pan or Zoom tool, or lassoed alone) shows its "
-               f"nearest neighbours; click legend entries to hide groups.")
+               f"nearest neighbours; click legend entries to hide groups."
+               + (f" All {n:,} points are drawn; hovering shows the context of {us.HOVER_SAMPLE:,} of them (a "
+                  f"random sample), the others their group and occurrence id." if large else ""))
 
 picked = ue.selected_ids(sel)
 ue.lists(occ, ex, cnames, proj_params)
 if picked:
     idx = occ.index[occ["occurrence_id"].isin(picked)]
+    st.markdown(f"**{len(idx):,} selected occurrences**" + (f" (the first {us.SELECTION_ROWS:,} are listed)"
+                                                           if len(idx) > us.SELECTION_ROWS else ""))
+    idx = idx[:us.SELECTION_ROWS]
     sub = kwic_table(occ.loc[idx]).assign(cluster=cnames[idx])
-    st.markdown(f"**{len(sub)} selected occurrences**")
     widgets.table(sub, name=f"senses_selection_{target}", params=proj_params, key="senses_selection",
                   hide_index=True)
 with st.expander("Selections: keep, isolate, compare", expanded=bool(picked) or bool(ue.named(es))):
@@ -211,10 +224,18 @@ if proj.coords.shape[1] == 3:
 for c in ("doc_id", "form", "start", "end", "year", "period", "label"):
     if c in occ.columns:
         assign[c] = occ[c].to_numpy()
-assign["context"] = [f"{l}[{m}]{r}" for l, m, r in (kwic(t, int(s), int(e), 60)
-                                                    for t, s, e in zip(occ["text"], occ["start"], occ["end"]))]
+
+
+def assignments_csv() -> str:
+    """The assignments with each occurrence's context, made when the button is pressed (a million contexts take
+    seconds to cut)."""
+    contexts = [f"{l}[{m}]{r}" for l, m, r in (kwic(t, int(s), int(e), 60)
+                                               for t, s, e in zip(occ["text"], occ["start"], occ["end"]))]
+    return export.table_csv(assign.assign(context=contexts))
+
+
 e1, e2 = st.columns(2)
-e1.download_button("Occurrences with clusters and coordinates (CSV)", data=lambda: export.table_csv(assign),
+e1.download_button("Occurrences with clusters and coordinates (CSV)", data=assignments_csv,
                    file_name=f"senses_assignments_{target}.csv", mime="text/csv", key="senses_assign_csv",
                    on_click="ignore")
 e2.download_button("Their parameters (JSON)", data=lambda: export.manifest_json(proj_params, kind="table:assignments"),
@@ -296,9 +317,8 @@ else:
 # --------------------------------------------------------------------------------------------- cluster descriptions
 st.subheader("What the clusters are about")
 forms = set(occ["form"].astype(str).str.lower()) if "form" in occ.columns else set()
-windows = S.context_windows(occ["text"].tolist(), occ["start"].tolist(), occ["end"].tolist(), window=10)
-desc = S.describe_clusters(X, cl.labels, windows, names=names, exclude=forms, gold=gold)
-nearest = S.nearest_to_centroids(X, cl.labels, n=5)
+desc, nearest = us.describe(signature, tuple(sorted(names.items())), None if gold is None else uk.signature(gold),
+                            X, cl.labels, occ, forms, gold)
 with st.form("senses_naming"):
     st.caption("Name the clusters: the names are used in every figure and export (and by the Shift page).")
     cols = st.columns(min(4, max(1, len(desc))))
@@ -315,7 +335,8 @@ widgets.table(desc, name=f"senses_clusters_{target}", params=params, key="senses
               column_config={"share": st.column_config.NumberColumn(format="%.2f"),
                              "words": st.column_config.TextColumn("distinctive words (class TF-IDF)", width="large")})
 with st.expander("Occurrences nearest each cluster centre"):
-    near = nearest.merge(kwic_table(occ).reset_index(drop=True).assign(index=np.arange(n)), on="index")
+    rows = np.unique(nearest["index"].to_numpy())  # only the few listed occurrences are cut into KWIC lines
+    near = nearest.merge(kwic_table(occ.iloc[rows]).reset_index(drop=True).assign(index=rows), on="index")
     near.insert(1, "name", [name_map[int(c)] for c in near["cluster"]])
     widgets.table(near.drop(columns=["index"]), name=f"senses_nearest_{target}", params=params, key="senses_nearest",
                   hide_index=True)
@@ -334,7 +355,8 @@ kw_groups = {"cluster": cnames}
 if uc.curated_labels(es) is not None:
     kw_groups["your sense"] = uc.curation(es).sense_names()
 kw_groups.update({c: occ[c].to_numpy() for c in ("period", "label") if c in meta_cols})
-uk.lines_section(occ, groups=kw_groups, key="senses_kwic", params=params, name=f"senses_kwic_{target}")
+uk.lines_section(occ, groups=kw_groups, key="senses_kwic", params=params, name=f"senses_kwic_{target}",
+                 cache_key=es.key)
 uk.collocates_section(occ, groups=kw_groups, key="senses_coll", params=params, name=f"senses_collocates_{target}",
                       cache_key=es.key)
 
