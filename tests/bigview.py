@@ -12,8 +12,13 @@ from pathlib import Path
 
 from tests.bigset import TARGET
 
+#: Per plot: the points it draws (its traces' points, or those of its density image: layout.meta.raster.points, when
+#: the image is in the page), the trace types, the legend title, the number of traces.
 DRAWN = """() => [...document.querySelectorAll('.js-plotly-plot')].map(g => ({
-    points: (g._fullData || []).reduce((n, t) => n + (t.visible === true ? (t._length || 0) : 0), 0),
+    points: Math.max((g._fullData || []).reduce((n, t) => n + (t.visible === true ? (t._length || 0) : 0), 0),
+                     ((((g._fullLayout || {}).meta || {}).raster || {}).points || 0)
+                     * (g.querySelector('.layer-below image, .imagelayer image') ? 1 : 0)),
+    image: !!g.querySelector('.layer-below image, .imagelayer image'),
     types: [...new Set((g._fullData || []).map(t => t.type))],
     legend: ((g._fullLayout || {}).legend || {}).title ? g._fullLayout.legend.title.text : null,
     traces: (g._fullData || []).length}))"""
@@ -94,7 +99,7 @@ def drive(page, server, path: Path, n: int, *, shot_name: str, timeout_s: float 
     page.get_by_role("link", name="Senses").first.click()
     g = wait_scatter(page, n, timeout_s=timeout_s)
     out["first_draw_s"] = round(time.perf_counter() - t0, 2)
-    out["trace_types"] = g["types"]
+    out["trace_types"], out["density_image"] = g["types"], g["image"]
     wait_until_idle(page, timeout_s=timeout_s)
     assert _errors(page) == 0, page.inner_text("body")[:4000]
     out["rss_after_first_mib"], out["peak_rss_mib"] = (round(v) for v in rss_mib(server.proc.pid))

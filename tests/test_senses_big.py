@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from analysis import senses as S
+from analysis.plots import raster
 from analysis.plots import senses as P
 from analysis.senses import clustering, projection
 
@@ -53,22 +54,83 @@ def test_pca_above_the_limit_is_fitted_on_a_sample_and_applied_to_all(monkeypatc
         assert abs(r) > 0.99
 
 
-def test_large_scatter_is_webgl_with_binary_coordinates_and_sampled_hover(monkeypatch):
+def test_large_scatter_is_a_density_image_of_every_point_with_sampled_markers(monkeypatch):
+    import base64
+    import io
+
+    from PIL import Image
+
     monkeypatch.setattr(P, "LARGE_SCATTER", 50)
     n = 120
     rng = np.random.default_rng(0)
     kwic = np.array([""] * n, dtype=object)
     kwic[:10] = [f"context <b>{i}</b>" for i in range(10)]
+    groups = np.where(np.arange(n) % 2, "s1", "s0")
     df = pd.DataFrame({"occurrence_id": np.arange(n) + 1000, "x": rng.normal(size=n), "y": rng.normal(size=n),
-                       "kwic": kwic, "cluster_name": np.where(np.arange(n) % 2, "s1", "s0")})
+                       "kwic": kwic, "cluster_name": groups})
     fig = P.plot_projection(df, color="cluster_name")
     assert {t.type for t in fig.data} == {"scattergl"} and len(fig.data) == 2
-    assert sum(len(t.x) for t in fig.data) == n
+    # markers: the 10 rows with a context, as float32 / int32 binary arrays, hover = context, group, id
+    assert sum(len(t.x) for t in fig.data) == 10
     assert all(np.asarray(t.x).dtype == np.float32 and np.asarray(t.customdata).dtype == np.int32 for t in fig.data)
     s0 = fig.data[[t.name for t in fig.data].index("s0")]
     assert "occurrence %{customdata}" in s0.hovertemplate and "s0" in s0.hovertemplate
-    texts = list(s0.text)
-    assert texts[0].startswith("context <b>0</b>") and texts[-1] == ""
-    assert fig.data[0].marker.size == 2
+    assert list(s0.customdata) == [1000, 1002, 1004, 1006, 1008] and s0.text[0].startswith("context <b>0</b>")
+    # the image holds every point: as many lit pixels as distinct pixels of the 120 points, each of a group colour
+    meta = fig.layout.meta["raster"]
+    assert meta["points"] == n and meta["markers"] == 10
+    (image,) = fig.layout.images
+    rgba = np.asarray(Image.open(io.BytesIO(base64.b64decode(image.source.split(",", 1)[1]))))
+    assert rgba.shape == (meta["height"], meta["width"], 4)
+    pix = raster._pixels(df["x"], df["y"], meta["box"], meta["width"], meta["height"])
+    lit = np.flatnonzero(rgba[..., 3].ravel() > 0)
+    assert set(lit) == set(pix)
+    from analysis.plots import theme
+
+    c0 = np.array([int(theme.sense_color("s0").lstrip("#")[i:i + 2], 16) for i in (0, 2, 4)])
+    only0 = [p for p in set(pix[groups == "s0"]) if p not in set(pix[groups == "s1"])]
+    assert np.abs(rgba.reshape(-1, 4)[only0, :3].astype(int) - c0).max() <= 1
+    assert list(fig.layout.xaxis.range) == [meta["box"][0], meta["box"][1]]
     small = P.plot_projection(df.iloc[:40], color="cluster_name")
-    assert all(t.type == "scatter" for t in small.data)
+    assert all(t.type == "scatter" for t in small.data) and not small.layout.images
+
+
+def test_numeric_colour_density_image_and_colour_bar(monkeypatch):
+    monkeypatch.setattr(P, "LARGE_SCATTER", 50)
+    n = 200
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"occurrence_id": np.arange(n), "x": rng.normal(size=n), "y": rng.normal(size=n),
+                       "year": rng.integers(1900, 2000, n)})
+    fig = P.plot_projection(df, color="year")
+    (trace,) = fig.data
+    assert trace.marker.showscale and trace.marker.cmin == df["year"].min() and trace.marker.cmax == df["year"].max()
+    assert fig.layout.meta["raster"]["points"] == n and len(fig.layout.images) == 1
+
+
+def test_inside_boxes_and_lassos_equal_matplotlib_paths():
+    from matplotlib.path import Path as MPath
+
+    rng = np.random.default_rng(2)
+    x, y = rng.uniform(-1, 1, 5000), rng.uniform(-1, 1, 5000)
+    t = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+    r = 0.5 + 0.3 * np.sin(3 * t)  # a star-like, non-convex polygon
+    px, py = r * np.cos(t), r * np.sin(t)
+    want = MPath(np.column_stack([px, py])).contains_points(np.column_stack([x, y]))
+    got = raster.inside(x, y, lassos=[(px, py)])
+    assert want.sum() > 500 and (got != want).sum() <= 2  # points on an edge may go either way
+    box = raster.inside(x, y, boxes=[([0.2, -0.1], [0.0, 0.5])])
+    assert np.array_equal(box, (x >= -0.1) & (x <= 0.2) & (y >= 0) & (y <= 0.5))
+    both = raster.inside(x, y, boxes=[([0.2, -0.1], [0.0, 0.5])], lassos=[(px, py)])
+    assert np.array_equal(both, box | got)
+
+
+def test_a_lasso_on_a_big_scatter_lists_every_occurrence_under_it():
+    from ui import explore as ue
+
+    view = pd.DataFrame({"occurrence_id": [10, 11, 12, 13], "x": [0.0, 1.0, 2.0, 0.5], "y": [0.0, 1.0, 2.0, 0.2]})
+    state = {"selection": {"points": [{"customdata": 10}], "box": [],
+                           "lasso": [{"xref": "x", "yref": "y", "x": [-1, 1.5, 1.5, -1], "y": [-1, -1, 1.5, 1.5]}]}}
+    assert ue.selected_ids(state) == [10]  # the sampled marker only
+    assert ue.selected_ids(state, view) == [10, 11, 13]  # every point under the lasso
+    box = {"selection": {"points": [], "lasso": [], "box": [{"x": [1.5, 2.5], "y": [1.5, 2.5]}]}}
+    assert ue.selected_ids(box, view) == [12]

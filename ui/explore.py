@@ -25,6 +25,7 @@ from analysis import occurrence_search as OS
 from analysis.corpus import kwic
 from analysis.errors import SenseScopeError
 from analysis.plots import explore as PE
+from analysis.plots import raster
 from ui import widgets
 from ui.widgets import md_escape
 
@@ -173,12 +174,23 @@ def decorate(fig, view: pd.DataFrame, ex: Explore, z: str | None = None):
     return fig
 
 
-def selected_ids(sel) -> list[int]:
-    """Occurrence ids of the points in a plotly_chart selection state (customdata), in order, without repeats."""
+def selected_ids(sel, view: pd.DataFrame | None = None) -> list[int]:
+    """Occurrence ids of the points in a plotly_chart selection state (customdata), in order, without repeats.
+
+    With ``view`` (the drawn rows: occurrence_id, x, y) the boxes and lassos of the state are resolved against every
+    row's coordinates as well: a big scatter draws markers for a sample only (analysis.plots.raster), and its
+    selection must list all the occurrences under the lasso."""
     if sel is None:
         return []
-    points = (sel.get("selection") or {}).get("points", []) if isinstance(sel, dict) else sel.selection.points
+    state = (sel.get("selection") or {}) if isinstance(sel, dict) else sel.selection
+    points = state.get("points", [])
     out = []
+    if view is not None:
+        boxes = [(b["x"], b["y"]) for b in state.get("box", []) or [] if len(b.get("x", [])) == 2]
+        lassos = [(s["x"], s["y"]) for s in state.get("lasso", []) or [] if len(s.get("x", [])) >= 3]
+        if boxes or lassos:
+            mask = raster.inside(view["x"].to_numpy(), view["y"].to_numpy(), boxes=boxes, lassos=lassos)
+            out = view["occurrence_id"].to_numpy()[mask].astype(int).tolist()
     for p in points:
         cd = p.get("customdata")
         if isinstance(cd, (list, tuple)):

@@ -18,13 +18,15 @@ import streamlit as st
 
 from analysis import senses as S
 from analysis.errors import SenseScopeError
+from analysis.plots import senses as P
 from ui import jobs
 
 
 # ------------------------------------------------------------------------------------------------ cached analyses
-#: Above :data:`analysis.plots.senses.LARGE_SCATTER` points, the hover texts (contexts) of this many points, a seeded
-#: sample, go to the browser; every point is drawn, and a selected point lists its context below the chart.
-HOVER_SAMPLE = 20_000
+#: Above :data:`analysis.plots.senses.LARGE_SCATTER` points, the contexts of a seeded sample of this many points go to
+#: the browser (they are the scatter's markers; every point is in its density image) and a selection lists the
+#: contexts of all the occurrences under it below the chart.
+HOVER_SAMPLE = P.MARKERS
 
 #: A selection lists the contexts of at most this many occurrences (a box over a million points may hold most).
 SELECTION_ROWS = 2_000

@@ -181,7 +181,7 @@ colour = st.selectbox("Colour by", colour_options, format_func=lambda c: colour_
 shown = proj_labels[proj.method]
 ex = ue.controls(es, occ, layer_spec, layer_name)  # search, neighbours, isolation (drawn above the chart)
 drawn = view[ex.show].reset_index(drop=True)
-title = (f"{shown} of {len(drawn)} {'' if ex.show_name == 'all' else f'({ex.show_name}) of {n} '}occurrences of "
+title = (f"{shown} of {len(drawn):,} {'' if ex.show_name == 'all' else f'({ex.show_name}) of {n:,} '}occurrences of "
          f"{target} — {es.model}, layer {layer_name}")
 fig = P.plot_projection(drawn, color=colour, z="z" if "z" in view.columns else None, title=title,
                         category_order=order if colour == "cluster_name" else None, method=proj.method,
@@ -199,10 +199,13 @@ else:
     st.caption(f"Showing {shown} (seed {seed}; fitted on {proj.n_fit:,} of {n:,} occurrences). {how} to list their "
                f"contexts; one selected point (clicked with the chart's Pan or Zoom tool, or lassoed alone) shows its "
                f"nearest neighbours; click legend entries to hide groups."
-               + (f" All {n:,} points are drawn; hovering shows the context of {us.HOVER_SAMPLE:,} of them (a "
-                  f"random sample), the others their group and occurrence id." if large else ""))
+               + (f" All {len(drawn):,} points are drawn as a density image (the more occurrences a pixel holds, "
+                  f"the more opaque it is); {P.MARKERS:,} of them (a random sample) are drawn as points that show "
+                  f"their context on hover. A box or lasso lists every occurrence under it; hiding a group in the "
+                  f"legend hides its sampled points only." if len(drawn) > P.LARGE_SCATTER and dims == 2 else ""))
 
-picked = ue.selected_ids(sel)
+dense = len(drawn) > P.LARGE_SCATTER and dims == 2  # drawn as a density image: selections resolved on all points
+picked = ue.selected_ids(sel, drawn[["occurrence_id", "x", "y"]] if dense else None)
 ue.lists(occ, ex, cnames, proj_params)
 if picked:
     idx = occ.index[occ["occurrence_id"].isin(picked)]

@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analysis._util import natural_key
-from analysis.plots import theme
+from analysis.plots import raster, theme
 from analysis.plots._text import esc, esc_all, esc_title
 
 #: Columns whose values are senses (clusters, gold labels, curated senses): coloured by :func:`theme.sense_color`,
@@ -20,10 +20,14 @@ from analysis.plots._text import esc, esc_all, esc_title
 #: in their order.
 SENSE_COLUMNS = {"cluster", "cluster_name", "label", "sense", "sense_name", "curated_sense"}
 NOISE_COLOUR = theme.NOISE_COLOR
-#: Above this many points the scatter is drawn for size: WebGL, small marks, numeric arrays sent as binary, and the
-#: per-point hover text is the ``kwic`` column alone (empty for points without one: they show their group and
-#: occurrence id), the other hover lines being written once per trace.
+#: Above this many points the scatter is drawn for size: in 2-D every point goes into a density image
+#: (:mod:`analysis.plots.raster`) under WebGL markers for :data:`MARKERS` of them; the markers' coordinates are sent as
+#: float32/int32 binary arrays and their hover is the ``kwic`` line, the group and the occurrence id (the group line
+#: written once per trace). A 3-D scatter draws every point as a marker.
 LARGE_SCATTER = 100_000
+#: Above :data:`LARGE_SCATTER` points a 2-D scatter is drawn as a density image of every point (analysis.plots.raster)
+#: with markers for at most this many of them: the rows with a ``kwic`` context, else a seeded sample.
+MARKERS = 20_000
 SCORE_NAMES = {"purity": "purity", "inverse_purity": "inverse purity", "purity_f": "purity F (harmonic mean)",
                "ari": "ARI", "nmi": "NMI", "v_measure": "V-measure", "centroid_accuracy": "centroid accuracy",
                "centroid_macro_f1": "centroid macro-F1", "logreg_accuracy": "log. regression accuracy",
@@ -45,6 +49,23 @@ def _hover(df: pd.DataFrame, fields: list[tuple[str, str]]) -> list[str]:
         lines += [f"{label}: {_esc(vals[i])}" for label, vals in cols]
         out.append("<br>".join(lines))
     return out
+
+
+VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b",
+           "#fde725"]
+
+
+def _markers(df: pd.DataFrame) -> np.ndarray:
+    """Rows of a big scatter drawn as markers: those with a context to hover (at most :data:`MARKERS`), else a
+    seeded sample of :data:`MARKERS`."""
+    n = len(df)
+    if "kwic" in df.columns:
+        has = (df["kwic"].fillna("").astype(str) != "").to_numpy()
+        if 0 < has.sum() <= MARKERS:
+            return has
+    keep = np.zeros(n, dtype=bool)
+    keep[np.random.default_rng(0).choice(n, size=min(n, MARKERS), replace=False)] = True
+    return keep
 
 
 def _is_numeric(s: pd.Series) -> bool:
@@ -71,7 +92,7 @@ def plot_projection(df: pd.DataFrame, *, color: str = "cluster_name", xy: tuple[
         Third coordinate column: a 3-D scatter.
     hover_fields : list of (label, column)
         Lines under the KWIC line; default year, gold label, cluster. Above :data:`LARGE_SCATTER` points the hover
-        shows the ``kwic`` line (where there is one), the trace's group and the occurrence id instead.
+        shows the ``kwic`` line, the trace's group and the occurrence id instead, for the sampled markers.
     category_order : list, optional
         Order of the categories in the legend (e.g. cluster names in cluster order); default natural order (s2
         before s10), noise last.
@@ -102,6 +123,11 @@ def plot_projection(df: pd.DataFrame, *, color: str = "cluster_name", xy: tuple[
     else:
         hover = np.asarray(_hover(df, hover_fields), dtype=object)
     opacity = 0.5 if large else 0.8
+    dense = large and not three  # every point in a density image, markers for a sample (see MARKERS)
+    keep = _markers(df) if dense else None
+
+    def rows(m=None):
+        return keep if m is None else m if keep is None else m & keep
 
     def template(group: str | None) -> str:
         if not large:
@@ -110,6 +136,7 @@ def plot_projection(df: pd.DataFrame, *, color: str = "cluster_name", xy: tuple[
         return "%{text}" + first + "occurrence %{customdata}<extra></extra>"
 
     def column(name: str, m=None):
+        m = rows(m)
         v = df[name] if m is None else df.loc[m, name]
         return v.to_numpy(dtype=np.float32) if large else v
 
@@ -117,14 +144,19 @@ def plot_projection(df: pd.DataFrame, *, color: str = "cluster_name", xy: tuple[
     col = df[color]
     if _is_numeric(col):
         coords = {"x": column(x), "y": column(y)} | ({"z": column(z)} if three else {})
-        fig.add_trace(Scatter(**coords, mode="markers", customdata=ids, text=hover,
-                              hovertemplate=template(None), name=esc(color),
-                              marker=dict(size=size, color=col, colorscale="Viridis", showscale=True,
+        m = rows()
+        fig.add_trace(Scatter(**coords, mode="markers", customdata=ids if m is None else ids[m],
+                              text=hover if m is None else hover[m], hovertemplate=template(None), name=esc(color),
+                              marker=dict(size=size if not dense else 3, color=col if m is None else col[m],
+                                          colorscale="Viridis", showscale=True, cmin=col.min(), cmax=col.max(),
                                           colorbar=dict(title=esc(color)), opacity=0.85)))
+        if dense:
+            scale = [(i / (len(VIRIDIS) - 1), c) for i, c in enumerate(VIRIDIS)]
+            image = raster.density_image(df[x].to_numpy(), df[y].to_numpy(), values=col.to_numpy(), colorscale=scale)
     else:
         is_sense = color in SENSE_COLUMNS if senses is None else senses
         values = col.astype("string").fillna("(none)")
-        present = set(values)
+        present = set(values.unique())
         natural = theme.sense_order(values.unique()) if is_sense else sorted(values.unique(), key=natural_key)
         cats = [c for c in (category_order or []) if c in present]
         cats += [c for c in natural if c not in cats]
@@ -133,14 +165,24 @@ def plot_projection(df: pd.DataFrame, *, color: str = "cluster_name", xy: tuple[
         for cat in cats:
             m = (values == cat).to_numpy()
             coords = {"x": column(x, m), "y": column(y, m)} | ({"z": column(z, m)} if three else {})
-            fig.add_trace(Scatter(**coords, mode="markers", customdata=ids[m], text=hover[m],
+            fig.add_trace(Scatter(**coords, mode="markers", customdata=ids[rows(m)], text=hover[rows(m)],
                                   hovertemplate=template(cat), name=esc(cat),
-                                  marker=dict(size=size, color=colours[cat], opacity=opacity)))
+                                  marker=dict(size=size if not dense else 3, color=colours[cat], opacity=opacity)))
+        if dense:
+            image = raster.density_image(df[x].to_numpy(), df[y].to_numpy(), groups=values, colours=colours)
     titles = theme.projection_titles(method, 3 if three else 2, explained) if method else \
         [f"dimension {i + 1}" for i in range(3 if three else 2)]
     theme.apply(fig, title=esc_title(title), legend="right", legend_title=esc(color.replace("_", " ")),
                 height=560)
     fig.update_layout(dragmode="lasso" if not three else None)
+    if dense:  # the image of every point under the sampled markers; fixed axis ranges (images do not autorange)
+        uri, info = image
+        x0, x1, y0, y1 = info["box"]
+        fig.add_layout_image(source=uri, xref="x", yref="y", x=x0, y=y1, sizex=x1 - x0, sizey=y1 - y0,
+                             sizing="stretch", layer="below", opacity=1)
+        fig.update_xaxes(range=[x0, x1])
+        fig.update_yaxes(range=[y0, y1])
+        fig.update_layout(meta={"raster": {**info, "markers": int(keep.sum())}})
     if three:
         fig.update_scenes(xaxis_title_text=titles[0], yaxis_title_text=titles[1], zaxis_title_text=titles[2])
     else:
