@@ -118,7 +118,7 @@ def _sizes_caption(cur_or_none, labels, fmt) -> None:
 def _edit_controls(es, occ, labels, names, source, X, picks: dict, space: str) -> None:
     cur = curation(es)
     cur = None if cur is not None and cur.stale else cur
-    senses = [s for s in (cur.senses if cur is not None else sorted(set(int(v) for v in labels))) if s != C.NOISE]
+    senses = [s for s in (cur.senses if cur is not None else [int(v) for v in np.unique(np.asarray(labels))]) if s != C.NOISE]
     fmt = _fmt(cur, labels, names)
     _sizes_caption(cur, labels, fmt)
     # The pickers are new widgets after every successful edit (their keys carry a count of them): a choice made on

@@ -103,9 +103,9 @@ def _short(occ: pd.DataFrame, i: int) -> str:
 
 
 def _neighbours(es, occ: pd.DataFrame, layer, layer_name: str):
-    ids = [int(i) for i in occ["occurrence_id"]]
     c1, c2 = st.columns([5, 1])
-    if len(ids) <= PICKER_LIMIT:
+    if len(occ) <= PICKER_LIMIT:
+        ids = [int(i) for i in occ["occurrence_id"]]
         pos = {v: i for i, v in enumerate(ids)}
         if st.session_state.get(NN_KEY) not in (None, *pos):
             st.session_state.pop(NN_KEY, None)
@@ -115,7 +115,7 @@ def _neighbours(es, occ: pd.DataFrame, layer, layer_name: str):
                               help=f"Ranked by cosine similarity of the full vectors at layer {layer_name}.")
     else:
         chosen = c1.number_input("Nearest neighbours of occurrence id (or click a point)", min_value=0,
-                                 max_value=max(ids), value=None, key=NN_KEY)
+                                 max_value=int(occ["occurrence_id"].max()), value=None, key=NN_KEY)
     k = int(c2.number_input("How many", 1, 100, 10, key="explore_nn_k"))
     if chosen is None:
         return None, None

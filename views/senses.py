@@ -108,7 +108,8 @@ signature = f"{es.key}|{layer_name}|{prep}|{method}|{k}|{tuple(k_range)}|{seed}|
 all_names = st.session_state.setdefault("senses_names", {})
 names = all_names.setdefault(signature, {})
 cnames = S.cluster_names(cl.labels, names)
-name_map = {int(c): nm for c, nm in zip(cl.labels, cnames)}
+first = np.unique(cl.labels, return_index=True)[1]  # one row of each cluster gives its name
+name_map = {int(cl.labels[i]): cnames[i] for i in first}
 order = [name_map[c] for c in sorted(name_map)]
 st.session_state["cluster_labels"] = cl.labels
 st.session_state["cluster_names"] = dict(names)
