@@ -55,6 +55,54 @@ VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#3
            "#fde725"]
 
 
+def _ids_and_hover(df: pd.DataFrame, fields, large: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Occurrence ids (int32 for a big scatter, sent as binary) and hover texts: the full hover, or for a big scatter
+    the ``kwic`` line alone (the group and id lines are written once per trace by the hover template)."""
+    ids = df["occurrence_id"].to_numpy() if "occurrence_id" in df.columns else np.arange(len(df))
+    if not large:
+        return ids, np.asarray(_hover(df, fields), dtype=object)
+    ids = ids.astype(np.int32) if len(ids) and 0 <= ids.min() and ids.max() < 2**31 else ids
+    kw = df["kwic"].fillna("").astype(str) if "kwic" in df.columns else pd.Series([""] * len(df))
+    return ids, np.where(kw.to_numpy() != "", (kw + "<br>").to_numpy(), "").astype(object)
+
+
+def _categories(col: pd.Series, is_sense: bool, category_order) -> tuple[pd.Series, dict]:
+    """The column as strings ("(none)" for missing) and {category: colour} in legend order: ``category_order`` first,
+    then natural order (senses by :func:`theme.sense_order`)."""
+    values = col.astype("string").fillna("(none)")
+    present = set(values.unique())
+    natural = theme.sense_order(values.unique()) if is_sense else sorted(values.unique(), key=natural_key)
+    cats = [c for c in (category_order or []) if c in present]
+    cats += [c for c in natural if c not in cats]
+    colours = ({c: theme.sense_color(c) for c in cats} if is_sense else
+               {c: (theme.NOISE_COLOR if c == "(none)" else v) for c, v in theme.category_colors(cats).items()})
+    return values, colours
+
+
+def _add_image(fig: go.Figure, uri: str, info: dict, *, markers: int) -> None:
+    """The density image of every point under the sampled markers, with fixed axis ranges (a layout image does not
+    take part in autorange) and what it shows in ``layout.meta.raster``."""
+    x0, x1, y0, y1 = info["box"]
+    fig.add_layout_image(source=uri, xref="x", yref="y", x=x0, y=y1, sizex=x1 - x0, sizey=y1 - y0,
+                         sizing="stretch", layer="below", opacity=1)
+    fig.update_xaxes(range=[x0, x1])
+    fig.update_yaxes(range=[y0, y1])
+    fig.update_layout(meta={"raster": {**info, "markers": markers}})
+
+
+def _pick(a, m):
+    """``a`` (array or Series), or its rows where the mask ``m`` is true."""
+    return a if m is None else a[m] if isinstance(a, np.ndarray) else a.loc[m]
+
+
+def _template(large: bool, color: str, group) -> str:
+    """The hover template: the point's text, or for a big scatter its context, its group and its occurrence id."""
+    if not large:
+        return "%{text}<extra></extra>"
+    first = f"{esc(color.replace('_', ' '))}: {esc(group)}<br>" if group is not None else ""
+    return "%{text}" + first + "occurrence %{customdata}<extra></extra>"
+
+
 def _markers(df: pd.DataFrame) -> np.ndarray:
     """Rows of a big scatter drawn as markers: those with a context to hover (at most :data:`MARKERS`), else a
     seeded sample of :data:`MARKERS`."""
@@ -86,10 +134,7 @@ def plot_projection(df: pd.DataFrame, *, color: str = "cluster_name", xy: tuple[
     color : str
         Column to colour by. Categorical columns get one trace per value (legend entries, toggled by click); a
         numeric column with many values (e.g. year) gets a continuous colour scale.
-    xy : (str, str)
-        The coordinate columns (default ``x``, ``y``).
-    z : str, optional
-        Third coordinate column: a 3-D scatter.
+    xy, z : the coordinate columns (default ``x``, ``y``); with a ``z`` column, a 3-D scatter.
     hover_fields : list of (label, column)
         Lines under the KWIC line; default year, gold label, cluster. Above :data:`LARGE_SCATTER` points the hover
         shows the ``kwic`` line, the trace's group and the occurrence id instead, for the sampled markers.
@@ -102,10 +147,6 @@ def plot_projection(df: pd.DataFrame, *, color: str = "cluster_name", xy: tuple[
     senses : bool, optional
         Whether the categories are senses (colour by :func:`theme.sense_color`); default: ``color`` is one of
         :data:`SENSE_COLUMNS`.
-
-    Returns
-    -------
-    go.Figure
     """
     if color not in df.columns:
         raise KeyError(f"no column {color!r} to colour by")
@@ -115,13 +156,7 @@ def plot_projection(df: pd.DataFrame, *, color: str = "cluster_name", xy: tuple[
     large = len(df) > LARGE_SCATTER
     size = 2 if large else 3 if len(df) > 5000 else 5 if len(df) > 1000 else 7  # smaller markers for more points
     Scatter = go.Scatter3d if three else go.Scattergl if large or len(df) > 2000 else go.Scatter
-    ids = df["occurrence_id"].to_numpy() if "occurrence_id" in df.columns else np.arange(len(df))
-    if large:
-        ids = ids.astype(np.int32) if len(ids) and 0 <= ids.min() and ids.max() < 2**31 else ids
-        kw = df["kwic"].fillna("").astype(str) if "kwic" in df.columns else pd.Series([""] * len(df))
-        hover = np.where(kw.to_numpy() != "", (kw + "<br>").to_numpy(), "").astype(object)
-    else:
-        hover = np.asarray(_hover(df, hover_fields), dtype=object)
+    ids, hover = _ids_and_hover(df, hover_fields, large)
     opacity = 0.5 if large else 0.8
     dense = large and not three  # every point in a density image, markers for a sample (see MARKERS)
     keep = _markers(df) if dense else None
@@ -129,66 +164,49 @@ def plot_projection(df: pd.DataFrame, *, color: str = "cluster_name", xy: tuple[
     def rows(m=None):
         return keep if m is None else m if keep is None else m & keep
 
-    def template(group: str | None) -> str:
-        if not large:
-            return "%{text}<extra></extra>"
-        first = f"{esc(color.replace('_', ' '))}: {esc(group)}<br>" if group is not None else ""
-        return "%{text}" + first + "occurrence %{customdata}<extra></extra>"
-
     def column(name: str, m=None):
-        m = rows(m)
-        v = df[name] if m is None else df.loc[m, name]
+        v = _pick(df[name], rows(m))
         return v.to_numpy(dtype=np.float32) if large else v
 
     fig = go.Figure()
     col = df[color]
     if _is_numeric(col):
         coords = {"x": column(x), "y": column(y)} | ({"z": column(z)} if three else {})
-        m = rows()
-        fig.add_trace(Scatter(**coords, mode="markers", customdata=ids if m is None else ids[m],
-                              text=hover if m is None else hover[m], hovertemplate=template(None), name=esc(color),
-                              marker=dict(size=size if not dense else 3, color=col if m is None else col[m],
+        fig.add_trace(Scatter(**coords, mode="markers", customdata=_pick(ids, rows()), text=_pick(hover, rows()),
+                              hovertemplate=_template(large, color, None), name=esc(color),
+                              marker=dict(size=size if not dense else 3, color=_pick(col, rows()),
                                           colorscale="Viridis", showscale=True, cmin=col.min(), cmax=col.max(),
                                           colorbar=dict(title=esc(color)), opacity=0.85)))
         if dense:
-            scale = [(i / (len(VIRIDIS) - 1), c) for i, c in enumerate(VIRIDIS)]
-            image = raster.density_image(df[x].to_numpy(), df[y].to_numpy(), values=col.to_numpy(), colorscale=scale)
+            image = raster.density_image(df[x].to_numpy(), df[y].to_numpy(), values=col.to_numpy(),
+                                         colorscale=[(i / (len(VIRIDIS) - 1), c) for i, c in enumerate(VIRIDIS)])
     else:
-        is_sense = color in SENSE_COLUMNS if senses is None else senses
-        values = col.astype("string").fillna("(none)")
-        present = set(values.unique())
-        natural = theme.sense_order(values.unique()) if is_sense else sorted(values.unique(), key=natural_key)
-        cats = [c for c in (category_order or []) if c in present]
-        cats += [c for c in natural if c not in cats]
-        colours = ({c: theme.sense_color(c) for c in cats} if is_sense else
-                   {c: (theme.NOISE_COLOR if c == "(none)" else v) for c, v in theme.category_colors(cats).items()})
-        for cat in cats:
+        values, colours = _categories(col, color in SENSE_COLUMNS if senses is None else senses, category_order)
+        for cat in colours:
             m = (values == cat).to_numpy()
             coords = {"x": column(x, m), "y": column(y, m)} | ({"z": column(z, m)} if three else {})
             fig.add_trace(Scatter(**coords, mode="markers", customdata=ids[rows(m)], text=hover[rows(m)],
-                                  hovertemplate=template(cat), name=esc(cat),
+                                  hovertemplate=_template(large, color, cat), name=esc(cat),
                                   marker=dict(size=size if not dense else 3, color=colours[cat], opacity=opacity)))
         if dense:
             image = raster.density_image(df[x].to_numpy(), df[y].to_numpy(), groups=values, colours=colours)
-    titles = theme.projection_titles(method, 3 if three else 2, explained) if method else \
-        [f"dimension {i + 1}" for i in range(3 if three else 2)]
     theme.apply(fig, title=esc_title(title), legend="right", legend_title=esc(color.replace("_", " ")),
                 height=560)
     fig.update_layout(dragmode="lasso" if not three else None)
-    if dense:  # the image of every point under the sampled markers; fixed axis ranges (images do not autorange)
-        uri, info = image
-        x0, x1, y0, y1 = info["box"]
-        fig.add_layout_image(source=uri, xref="x", yref="y", x=x0, y=y1, sizex=x1 - x0, sizey=y1 - y0,
-                             sizing="stretch", layer="below", opacity=1)
-        fig.update_xaxes(range=[x0, x1])
-        fig.update_yaxes(range=[y0, y1])
-        fig.update_layout(meta={"raster": {**info, "markers": int(keep.sum())}})
+    if dense:
+        _add_image(fig, *image, markers=int(keep.sum()))
+    _axis_titles(fig, method, three, explained)
+    return fig
+
+
+def _axis_titles(fig: go.Figure, method, three: bool, explained) -> None:
+    titles = theme.projection_titles(method, 3 if three else 2, explained) if method else \
+        [f"dimension {i + 1}" for i in range(3 if three else 2)]
     if three:
         fig.update_scenes(xaxis_title_text=titles[0], yaxis_title_text=titles[1], zaxis_title_text=titles[2])
     else:
         fig.update_xaxes(showticklabels=False, title_text=titles[0], zeroline=False)
         fig.update_yaxes(showticklabels=False, title_text=titles[1], zeroline=False, scaleanchor=None)
-    return fig
 
 
 def plot_silhouette(silhouette: dict | pd.DataFrame, *, chosen: int | None = None, title: str | None = None) -> go.Figure:
