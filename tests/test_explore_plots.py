@@ -38,3 +38,19 @@ def test_collocate_bars_escape_words_and_title_every_axis():
         assert fig.layout[ax].title.text == "PMI (bits)"
     for ax in ("yaxis", "yaxis2"):
         assert fig.layout[ax].title.text == "word"
+
+
+def test_many_hits_ring_a_seeded_sample_and_the_legend_says_so(monkeypatch):
+    monkeypatch.setattr(PE, "MAX_RINGS", 5)
+    n = 40
+    view = pd.DataFrame({"occurrence_id": np.arange(n) + 100, "x": np.arange(n, dtype=float), "y": np.zeros(n),
+                         "cluster_name": ["a"] * n})
+    mask = np.arange(n) % 2 == 0  # 20 hits
+    fig = PE.add_highlight(plot_projection(view), view, mask, name="q")
+    ring = fig.data[-1]
+    assert len(ring.x) == 5 and set(ring.customdata) <= set(view["occurrence_id"][mask])
+    assert "(20; 5 ringed)" in ring.name
+    again = PE.add_highlight(plot_projection(view), view, mask, name="q").data[-1]
+    assert list(again.customdata) == list(ring.customdata)  # seeded
+    few = PE.add_highlight(plot_projection(view), view, np.arange(n) < 3, name="q").data[-1]
+    assert len(few.x) == 3 and few.name == "q (3)"

@@ -37,6 +37,11 @@ def _coords(df: pd.DataFrame, rows, z: str | None) -> dict:
     return out
 
 
+#: At most this many hits are ringed (a seeded sample of them beyond it; the legend says so): on a big scatter a search
+#: may match most of a million points.
+MAX_RINGS = 20_000
+
+
 def add_highlight(fig: go.Figure, view: pd.DataFrame, mask, *, name: str = "search hits",
                   z: str | None = None) -> go.Figure:
     """Ring the points where ``mask`` is true (one extra trace, named ``name`` in the legend); returns ``fig``."""
@@ -44,10 +49,14 @@ def add_highlight(fig: go.Figure, view: pd.DataFrame, mask, *, name: str = "sear
     if len(mask) != len(view):
         raise ValueError(f"a highlight mask of {len(mask)} rows for {len(view)} points")
     rows = np.flatnonzero(mask)
+    label = f"{esc(name)} ({len(rows):,})"
+    if len(rows) > MAX_RINGS:  # a seeded sample is ringed: a trace of every hit would be selectable, and big
+        rows = np.sort(np.random.default_rng(0).choice(rows, size=MAX_RINGS, replace=False))
+        label = f"{esc(name)} ({int(mask.sum()):,}; {MAX_RINGS:,} ringed)"
     ids = view["occurrence_id"].to_numpy()[rows] if "occurrence_id" in view.columns else rows
     hover = view["kwic"].astype(str).to_numpy()[rows] if "kwic" in view.columns else None
     Scatter = _scatter_cls(fig, z is not None, len(view))
-    fig.add_trace(Scatter(**_coords(view, rows, z), mode="markers", name=f"{esc(name)} ({len(rows)})",
+    fig.add_trace(Scatter(**_coords(view, rows, z), mode="markers", name=label,
                           customdata=ids, text=hover, hovertemplate="%{text}<extra>hit</extra>",
                           marker=dict(size=14 if z is None else 7, symbol="circle-open", color=HIGHLIGHT,
                                       line=dict(width=2.5, color=HIGHLIGHT))))
