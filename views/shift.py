@@ -27,6 +27,59 @@ def _valid(key: str, options) -> list:
     return options
 
 
+def _gold_scores(ranking: pd.DataFrame, rank_params: dict) -> None:
+    """The ranking against gold change scores (an uploaded file or the corpus's DWUG stats): rho, scatter, accuracy."""
+    st.markdown("**Gold change scores**")
+    gold = None
+    stats_file = None
+    if state.get("corpus_kind") in ("demo", "path"):
+        root = state.corpus_file()  # resolved and under the allowed roots (documents() was read from it)
+        cand = root / "stats" / "opt" / "stats_groupings.csv"
+        stats_file = cand if cand.exists() else None
+    up = st.file_uploader("Gold file: TSV target<TAB>score (e.g. SemEval-2020 graded or binary truth) or DWUG "
+                          "stats_groupings.csv", type=["tsv", "txt", "csv"], key="shift_gold_upload")
+    use_stats = stats_file is not None and st.checkbox(f"Use the corpus's DWUG {stats_file.name}", value=up is None,
+                                                      key="shift_gold_stats")
+    try:
+        if up is not None:
+            gold = S.read_gold(up.getvalue(), name=up.name)
+        if use_stats:
+            g2 = S.read_gold(stats_file)
+            gold = g2 if gold is None else gold.merged(g2)
+        if gold is not None:
+            rule = st.radio("Binary decision", list(S.BINARY_RULES), horizontal=True, key="shift_binary_rule",
+                            format_func={"mean": "metric above its mean over the targets",
+                                         "permutation": "permutation p < 0.05"}.get)
+            ev = S.evaluate_ranking(ranking, gold, binary_rule=rule)
+            gold_params = {**rank_params, "gold": gold.source, "binary_rule": rule}
+            if gold.graded is not None:
+                cols = st.columns(3)
+                for col, m in zip(cols, S.METRICS):
+                    rho = ev.spearman.get(m, float("nan"))
+                    col.metric(f"Spearman ρ, {m.upper()}", "n/a" if not np.isfinite(rho) else f"{rho:.3f}",
+                               help=f"n = {ev.n_graded} targets with gold; "
+                                    f"p = {ev.spearman_p.get(m, float('nan')):.3g}")
+                df = ranking.assign(gold=ev.gold_column(gold, ranking["target"]))
+                m = st.radio("Scatter", _valid("shift_gold_metric", [m for m in S.METRICS
+                                                                     if ranking[m].notna().any()]), horizontal=True,
+                             format_func=lambda m: m.upper(), key="shift_gold_metric")
+                widgets.figure(P.plot_metric_vs_gold(df, metric=m, rho=ev.spearman.get(m)), name=f"{m}_vs_gold",
+                               params=gold_params, key="shift_gold_fig")
+            if ev.accuracy:
+                cols = st.columns(3)
+                for col, m in zip(cols, S.METRICS):
+                    if m in ev.accuracy:
+                        col.metric(f"Binary accuracy, {m.upper()}", f"{ev.accuracy[m]:.2f}",
+                                   help=f"n = {ev.n_binary}; rule: {rule}")
+            if ev.unmatched_targets:
+                st.caption(f"No gold score for: {', '.join(md_escape(t) for t in ev.unmatched_targets)}")
+            st.download_button("spearman.json", key="shift_spearman_json", mime="application/json",
+                               data=json.dumps(ev.spearman_json(), indent=1, default=str),
+                               file_name="spearman.json", on_click="ignore")
+    except SenseScopeError as exc:
+        widgets.error(exc)
+
+
 st.title("Shift")
 st.caption("When did a sense appear, when did it take over, and how much did the usage change between periods? "
            "APD (average pairwise cosine distance between two periods' usages), PRT (cosine distance between the "
@@ -358,52 +411,4 @@ if saved is not None and saved[0] == rank_key:
                    key="shift_rank_fig")
     widgets.table(ranking, name="ranking", params=rank_params, key="shift_rank_table", hide_index=True)
 
-    st.markdown("**Gold change scores**")
-    gold = None
-    stats_file = None
-    if state.get("corpus_kind") in ("demo", "path"):
-        root = state.corpus_file()  # resolved and under the allowed roots (documents() was read from it)
-        cand = root / "stats" / "opt" / "stats_groupings.csv"
-        stats_file = cand if cand.exists() else None
-    up = st.file_uploader("Gold file: TSV target<TAB>score (e.g. SemEval-2020 graded or binary truth) or DWUG "
-                          "stats_groupings.csv", type=["tsv", "txt", "csv"], key="shift_gold_upload")
-    use_stats = stats_file is not None and st.checkbox(f"Use the corpus's DWUG {stats_file.name}", value=up is None,
-                                                      key="shift_gold_stats")
-    try:
-        if up is not None:
-            gold = S.read_gold(up.getvalue(), name=up.name)
-        if use_stats:
-            g2 = S.read_gold(stats_file)
-            gold = g2 if gold is None else gold.merged(g2)
-        if gold is not None:
-            rule = st.radio("Binary decision", list(S.BINARY_RULES), horizontal=True, key="shift_binary_rule",
-                            format_func={"mean": "metric above its mean over the targets",
-                                         "permutation": "permutation p < 0.05"}.get)
-            ev = S.evaluate_ranking(ranking, gold, binary_rule=rule)
-            gold_params = {**rank_params, "gold": gold.source, "binary_rule": rule}
-            if gold.graded is not None:
-                cols = st.columns(3)
-                for col, m in zip(cols, S.METRICS):
-                    rho = ev.spearman.get(m, float("nan"))
-                    col.metric(f"Spearman ρ, {m.upper()}", "n/a" if not np.isfinite(rho) else f"{rho:.3f}",
-                               help=f"n = {ev.n_graded} targets with gold; "
-                                    f"p = {ev.spearman_p.get(m, float('nan')):.3g}")
-                df = ranking.assign(gold=ev.gold_column(gold, ranking["target"]))
-                m = st.radio("Scatter", _valid("shift_gold_metric", [m for m in S.METRICS
-                                                                     if ranking[m].notna().any()]), horizontal=True,
-                             format_func=lambda m: m.upper(), key="shift_gold_metric")
-                widgets.figure(P.plot_metric_vs_gold(df, metric=m, rho=ev.spearman.get(m)), name=f"{m}_vs_gold",
-                               params=gold_params, key="shift_gold_fig")
-            if ev.accuracy:
-                cols = st.columns(3)
-                for col, m in zip(cols, S.METRICS):
-                    if m in ev.accuracy:
-                        col.metric(f"Binary accuracy, {m.upper()}", f"{ev.accuracy[m]:.2f}",
-                                   help=f"n = {ev.n_binary}; rule: {rule}")
-            if ev.unmatched_targets:
-                st.caption(f"No gold score for: {', '.join(md_escape(t) for t in ev.unmatched_targets)}")
-            st.download_button("spearman.json", key="shift_spearman_json", mime="application/json",
-                               data=json.dumps(ev.spearman_json(), indent=1, default=str),
-                               file_name="spearman.json", on_click="ignore")
-    except SenseScopeError as exc:
-        widgets.error(exc)
+    _gold_scores(ranking, rank_params)
