@@ -155,8 +155,8 @@ if proj_method != "pca":
 if proj.notice:
     st.info(md_escape(proj.notice))
 
-# Contexts to hover: every point's, or above LARGE_SCATTER points those of a seeded sample (the rest show their
-# group and id; selecting any point lists its context).
+# Contexts to hover: every point's, or above LARGE_SCATTER points those of a seeded sample (the scatter's markers;
+# every point is in its density image, and a box or lasso lists the contexts of all the points under it).
 hover_rows = S.seeded_sample(n, us.HOVER_SAMPLE if large else n, seed)
 hover = np.full(n, "", dtype=object)
 texts, starts, ends = occ["text"].to_numpy(), occ["start"].to_numpy(), occ["end"].to_numpy()
@@ -190,6 +190,7 @@ fig = P.plot_projection(drawn, color=colour, z="z" if "z" in view.columns else N
 fig = ue.decorate(fig, drawn, ex, z="z" if "z" in view.columns else None)
 proj_params = {**params, "projection": proj.method, "n_components": proj.n_components, **proj.params,
                "projection_fitted_on": proj.n_fit}
+dense = len(drawn) > P.LARGE_SCATTER and dims == 2  # drawn as a density image: selections resolved on all points
 sel = widgets.figure(fig, name=f"senses_{proj.method}_{target}_layer{layer_name}", params=proj_params,
                      key=ue.SCATTER_KEY, on_select=ue.clicked,
                      selection_mode=("points", "box", "lasso") if dims == 2 else ("points",))
@@ -203,9 +204,8 @@ else:
                + (f" All {len(drawn):,} points are drawn as a density image (the more occurrences a pixel holds, "
                   f"the more opaque it is); {P.MARKERS:,} of them (a random sample) are drawn as points that show "
                   f"their context on hover. A box or lasso lists every occurrence under it; hiding a group in the "
-                  f"legend hides its sampled points only." if len(drawn) > P.LARGE_SCATTER and dims == 2 else ""))
+                  f"legend hides its sampled points only." if dense else ""))
 
-dense = len(drawn) > P.LARGE_SCATTER and dims == 2  # drawn as a density image: selections resolved on all points
 picked = ue.selected_ids(sel, drawn[["occurrence_id", "x", "y"]] if dense else None)
 ue.lists(occ, ex, cnames, proj_params)
 if picked:
