@@ -26,10 +26,11 @@ SENSES = {  # context words of the three planted senses
 COMMON = ["the", "of", "a", "in", "was", "and", "new", "first", "this", "that", "with", "by", "for", "its"]
 
 
-def documents(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
-    """``n`` paragraphs (text, year) and the planted sense of each."""
+def documents(n: int, seed: int = 0, n_senses: int = 3, labels: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
+    """``n`` paragraphs (text, year, and with ``labels`` a gold column "label" = the planted sense's name) and the
+    planted sense of each, drawn from the first ``n_senses`` senses."""
     rng = np.random.default_rng(seed)
-    names = list(SENSES)
+    names = list(SENSES)[:n_senses]
     sense = rng.integers(0, len(names), n)
     year = rng.integers(1900, 2021, n)
     words = {s: np.array(SENSES[s] + COMMON) for s in names}
@@ -39,7 +40,10 @@ def documents(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
         pool = words[names[sense[i]]]
         pick = pool[rng.integers(0, len(pool), left[i] + right[i])]
         texts.append(f"{' '.join(pick[:left[i]])} Planck {' '.join(pick[left[i]:])} ({i}).")
-    return pd.DataFrame({"text": texts, "year": year}), sense
+    docs = pd.DataFrame({"text": texts, "year": year})
+    if labels:
+        docs["label"] = np.array(names)[sense]
+    return docs, sense
 
 
 def planted_vectors(sense: np.ndarray, year: np.ndarray, n_layers: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -59,8 +63,10 @@ def planted_vectors(sense: np.ndarray, year: np.ndarray, n_layers: int, dim: int
     return out
 
 
-def make_bigset(folder: Path, n: int, seed: int = 0) -> tuple[Path, pd.DataFrame]:
-    """Write the documents file and the cached entry; return the file and the occurrences it yields on the page."""
+def make_bigset(folder: Path, n: int, seed: int = 0, *, n_senses: int = 3,
+                labels: bool = False) -> tuple[Path, pd.DataFrame]:
+    """Write the documents file (with ``labels``, a gold column "label") and the cached entry; return the file and
+    the occurrences it yields on the page with its default column settings."""
     from analysis import encoder
     from analysis.corpus import find_occurrences, load_corpus
     from analysis.store import embedding_key, get_or_compute, open_entry, write_entry
@@ -68,7 +74,7 @@ def make_bigset(folder: Path, n: int, seed: int = 0) -> tuple[Path, pd.DataFrame
 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "bigset.parquet"
-    docs, sense = documents(n, seed)
+    docs, sense = documents(n, seed, n_senses, labels)
     docs.to_parquet(path, index=False)
     # The Corpus page's own steps with its defaults (ui/state.py): load the file, find the target.
     occ = find_occurrences(load_corpus(path, DEFAULTS["spec"]), TARGET, regex=DEFAULTS["regex"],

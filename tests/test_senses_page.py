@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -175,8 +177,16 @@ def test_senses_page_three_occurrences_3d_hdbscan_single_label(cache_dir, tiny_b
     at = _small_corpus_app(tmp_path, tiny_bert, monkeypatch=monkeypatch)
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.session_state["embset"].n == 3
-    # One gold label only: say so plainly (not "name a label column", which the user did).
-    assert any("same gold label ('money')" in i.value for i in at.info)
+    # One gold label only (issue 14): a normal case. The clusters are scored against it (the default's one-sense
+    # test answers one cluster here, which scores 1), and only the classifiers are skipped, saying why.
+    infos = [i.value.replace("\\", "") for i in at.info]  # Markdown-escaped
+    assert any("same gold label ('money')" in i and "classifiers" in i and "skipped" in i for i in infos), infos
+    assert len(set(at.session_state["cluster_labels"])) == 1, at.session_state["cluster_labels"]
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["ARI"] == "1.000" and shown["Purity"] == "1.000", shown
+    row = next(d.value for d in at.dataframe if "classifier_note" in d.value.columns).iloc[0]
+    assert row["ari"] == 1.0 and row["n_labels"] == 1 and "skipped" in row["classifier_note"], row
+    assert "centroid_accuracy" not in row.index  # no classifier columns pretending to have been computed
     # 3-D needs 4 occurrences: warn and draw in 2-D, keeping clusters and their table (the page used to stop).
     at.radio(key="senses_dims").set_value(3).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
@@ -214,3 +224,69 @@ def test_senses_more_models_box_refuses_paths_outside_allowed_roots(cache_dir, t
     assert len(refusals) == 2, [e.value for e in at.error]
     assert "/etc" not in refusals[0]  # the refusal says nothing about the path itself
     assert at.button(key="senses_cmp_go").disabled
+
+
+@pytest.mark.parametrize("n_senses", [1, 3])
+def test_senses_page_default_clustering_finds_one_sense_or_three(cache_dir, tmp_path, monkeypatch, n_senses):
+    """Issue 14, planted vectors: one tight blob with one gold label -> the page's default clustering (k by silhouette
+    with the one-sense test) induces one cluster and scores it ARI 1, with the classifiers skipped; three separated
+    blobs -> three clusters matching the gold senses."""
+    from tests.bigset import TARGET, make_bigset
+
+    monkeypatch.setenv("SENSESCOPE_DATA_ROOTS", str(tmp_path))
+    path, occ = make_bigset(tmp_path / "planted", 300, n_senses=n_senses, labels=True)
+    assert occ["label"].nunique() == n_senses
+    at = AppTest.from_file(APP, default_timeout=600)
+    for key, value in dict(corpus_kind="path", corpus_path=str(path), target=TARGET,
+                           senses_projection="pca").items():
+        at.session_state[key] = value
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="senses_method").value == "kmeans" and at.toggle(key="senses_one_sense").value
+    labels = at.session_state["cluster_labels"]
+    assert len(set(labels)) == n_senses, np.bincount(labels)
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["ARI"] == "1.000", shown
+    infos = " ".join(i.value.replace("\\", "") for i in at.info)
+    assert ("classifiers, which need two senses, are skipped" in infos) == (n_senses == 1), infos
+    assert ("Centroid accuracy" in shown) == (n_senses > 1), shown
+    if n_senses == 1:
+        assert "One cluster: the best silhouette" in infos, infos
+        # Turning the one-sense test off gives back the old behaviour: a split of the one blob, ARI 0.
+        at.toggle(key="senses_one_sense").set_value(False).run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        assert len(set(at.session_state["cluster_labels"])) >= 2
+        assert {m.label: m.value for m in at.metric}["ARI"] == "0.000"
+
+
+def test_senses_page_graph_methods_choose_k_themselves(cache_dir, tmp_path, monkeypatch):
+    """Issue 14: affinity propagation, correlation clustering and Chinese Whispers are offered on the page with their
+    own setting, run on the full vectors and give what analysis.senses.cluster_vectors gives for the same setting."""
+    from analysis import senses as S
+    from tests.bigset import TARGET, make_bigset
+    from ui.senses import prepared_vectors
+
+    monkeypatch.setenv("SENSESCOPE_DATA_ROOTS", str(tmp_path))
+    path, _ = make_bigset(tmp_path / "planted", 200, n_senses=3, labels=True)
+    at = AppTest.from_file(APP, default_timeout=600)
+    for key, value in dict(corpus_kind="path", corpus_path=str(path), target=TARGET,
+                           senses_projection="pca").items():
+        at.session_state[key] = value
+    at.run()
+    at.switch_page(PAGE).run()
+    es = at.session_state["embset"]
+    X = prepared_vectors(es, S.DEFAULT_LAYER, S.DEFAULT_PREPROCESSING)
+    for method, key, value in [("affinity", "senses_preference", 0.1), ("correlation", "senses_threshold", 0.3),
+                               ("chinese_whispers", "senses_threshold", 0.3)]:
+        at.selectbox(key="senses_method").set_value(method).run()
+        at.number_input(key=key).set_value(value).run()
+        assert not at.exception and not at.error, (method, [e.value for e in at.error])
+        option = "preference" if method == "affinity" else "threshold"
+        expected = S.cluster_vectors(X, method=method, seed=0, min_cluster_size=at.number_input(key="senses_mcs").value,
+                                     **{option: value})
+        got = at.session_state["cluster_labels"]
+        assert np.array_equal(got, expected.labels), (method, np.bincount(got), np.bincount(expected.labels))
+        # the three planted senses (at the default cosine 0.875 these vectors make one cluster: the setting is used)
+        assert len(set(got)) == 3, (method, np.bincount(got))
+        assert not any(t.label == "Auto k" for t in at.toggle)  # these methods have no k to choose

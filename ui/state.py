@@ -67,6 +67,7 @@ PERSISTENT_KEYS = {
     "senses_layer_mode", "senses_layer_range", "senses_projection", "senses_dims", "senses_seed",
     "senses_remove_mean", "senses_n_dirs", "senses_neighbors", "senses_min_dist", "senses_perplexity",
     "senses_method", "senses_mcs", "senses_auto_k", "senses_k_range", "senses_k", "senses_colour", "senses_split",
+    "senses_one_sense", "senses_min_sil", "senses_threshold", "senses_preference",
     # Shift: also needed while a job runs there (the page stops above its later widgets until the result is in).
     "shift_vectors", "shift_mode", "shift_period_col", "shift_year_col", "shift_edges", "shift_bins",
     "shift_drop_small", "shift_k", "shift_cluster_seed", "shift_perm", "shift_boot", "shift_ci", "shift_seed",

@@ -74,29 +74,51 @@ prep = S.Preprocessing(normalize=True, remove_mean=remove_mean, n_directions=n_d
 
 st.subheader("Clusters")
 k1, k2, k3, k4 = st.columns([2, 1, 1, 2])
-methods = {"kmeans": "k-means", "agglomerative": "Agglomerative (cosine, average linkage)", "hdbscan": "HDBSCAN"}
+methods = {"kmeans": "k-means", "agglomerative": "Agglomerative (cosine, average linkage)", "hdbscan": "HDBSCAN",
+           "affinity": "Affinity propagation (cosine)", "correlation": "Correlation clustering (cosine graph)",
+           "chinese_whispers": "Chinese Whispers (cosine graph)"}
 method = k1.selectbox("Clustering", list(methods), format_func=methods.get, key="senses_method",
-                      index=list(methods).index(S.DEFAULT_METHOD))
-min_cluster_size = None
-if method == "hdbscan":
+                      index=list(methods).index(S.DEFAULT_METHOD),
+                      help="HDBSCAN and the graph methods (affinity propagation, correlation clustering, Chinese "
+                           "Whispers) find the number of clusters themselves and can answer one sense.")
+min_cluster_size, k_range, options = None, S.DEFAULT_K_RANGE, {}
+if method in ("hdbscan", *S.GRAPH_METHODS):
     k = "auto"
-    # HDBSCAN needs more occurrences than the minimum cluster size, so the default stays below n.
+    # HDBSCAN needs more occurrences than the minimum cluster size, so the default stays below n. The graph methods
+    # merge clusters smaller than it into the most similar larger one.
     min_cluster_size = int(k2.number_input("Min. cluster size", 2, max(2, n - 1),
-                                           max(2, min(n - 1, max(5, round(0.02 * n)))),
+                                           max(2, min(n - 1, max(5 if method == "hdbscan" else 3, round(0.02 * n)))),
                                            key="senses_mcs"))
-    k_range = S.DEFAULT_K_RANGE
+    if method == "affinity":
+        options["preference"] = float(k3.number_input(
+            "Preference (quantile)", 0.0, 1.0, float(S.DEFAULT_PREFERENCE), step=0.05, key="senses_preference",
+            help="Each occurrence's preference to be an exemplar, as a quantile of the pairwise cosine similarities: "
+                 "lower gives fewer clusters."))
+    elif method in S.GRAPH_METHODS:
+        options["threshold"] = float(k3.number_input(
+            "Same-sense cosine", 0.0, 0.999, float(S.DEFAULT_THRESHOLD), step=0.025, key="senses_threshold",
+            help="Two occurrences whose vectors have a cosine above this count as the same sense (an edge of the "
+                 "graph); higher gives more clusters."))
 else:
-    auto = k2.toggle("Auto k", value=True, key="senses_auto_k", help="Choose k by the silhouette score over the k range")
+    auto = k2.toggle("Auto k", value=True, key="senses_auto_k",
+                     help="Choose k by the silhouette score over the k range, or one sense when even the best "
+                          "silhouette is low")
     if auto:
         k = "auto"
         k_range = k4.slider("k range", 2, 20, S.DEFAULT_K_RANGE, key="senses_k_range")
+        if k3.toggle("One-sense test", value=S.DEFAULT_MIN_SILHOUETTE is not None, key="senses_one_sense",
+                     help="Answer one cluster when the best silhouette over the k range is below the threshold "
+                          "(below). The default was chosen by leave-words-out cross-validation on CoarseWSD-20 and "
+                          "DWUG EN (BENCHMARKS.md)."):
+            options["min_silhouette"] = float(k3.number_input(
+                "below silhouette", 0.0, 1.0, float(S.DEFAULT_MIN_SILHOUETTE or 0.15), step=0.01,
+                key="senses_min_sil"))
     else:
         k = int(k3.number_input("k", 1, max(1, n), min(3, n), key="senses_k"))
-        k_range = S.DEFAULT_K_RANGE
 
 try:
     X = us.prepared_vectors(es, layer_spec, prep)
-    cl = us.clusters(es.key, layer_name, prep, method, k, tuple(k_range), seed, min_cluster_size, X)
+    cl = us.clusters(es.key, layer_name, prep, method, k, tuple(k_range), seed, min_cluster_size, X, **options)
 except SenseScopeError as exc:
     widgets.error(exc)
     st.stop()
@@ -104,7 +126,8 @@ if cl.notice:
     st.info(md_escape(cl.notice))
 
 # Names: kept per clustering (a cluster id means something else once the clustering changes).
-signature = f"{es.key}|{layer_name}|{prep}|{method}|{k}|{tuple(k_range)}|{seed}|{min_cluster_size}"
+signature = (f"{es.key}|{layer_name}|{prep}|{method}|{k}|{tuple(k_range)}|{seed}|{min_cluster_size}|"
+             f"{sorted(options.items())}")
 all_names = st.session_state.setdefault("senses_names", {})
 names = all_names.setdefault(signature, {})
 cnames = S.cluster_names(cl.labels, names)
@@ -117,6 +140,7 @@ st.session_state["cluster_names"] = dict(names)
 params = {"corpus": state.corpus_label(), "target": target, "model": es.model, "embedding_key": es.key,
           "layer": layer_name, "preprocessing": prep.describe(), "clustering": method, "k": k,
           "k_range": list(k_range), "k_found": cl.k, "min_cluster_size": min_cluster_size, "seed": seed,
+          "clustering_params": cl.params,
           "cluster_names": {int(c): nm for c, nm in name_map.items()}}
 
 # ----------------------------------------------------------------------------------------------------- projection
@@ -252,19 +276,22 @@ if cl.silhouette:
                        params=params, key="senses_silhouette")
 
 # ---------------------------------------------------------------------------------------------------- gold scores
-gold = None
+# gold: labels with at least two senses (classifiers, comparison, descriptions); one_sense: every labelled occurrence
+# has the same label, a normal case for a stable word: the clusters are still scored against it.
+gold = one_sense = None
 if "label" in occ.columns:
     g = occ["label"].astype("object").where(occ["label"].notna(), None)
     if g.dropna().nunique() >= 2:
         gold = g.to_numpy()
+    elif g.notna().sum() >= 2:
+        one_sense = g.to_numpy()
+scored = gold if gold is not None else one_sense
 st.subheader("Agreement with known senses")
-if gold is None and "label" in occ.columns and occ["label"].notna().any():
-    only = occ["label"].dropna().astype(str).unique()
-    st.info(f"Every occurrence has the same gold label ({md_escape(repr(only[0]))}); scoring needs at least two distinct senses. "
-            "Choose another label column on the Corpus page, or a corpus with more senses.")
-elif gold is None:
-    st.info("The corpus has no gold sense labels (at least two distinct values are needed). Name a label column on "
-            "the Corpus page to score the clusters.")
+if scored is None and "label" in occ.columns and occ["label"].notna().any():
+    st.info("Only one occurrence has a gold label; scoring needs at least two. Choose another label column on the "
+            "Corpus page, or a corpus with more labelled occurrences.")
+elif scored is None:
+    st.info("The corpus has no gold sense labels. Name a label column on the Corpus page to score the clusters.")
 else:
     split_cols = [c for c in occ.columns if c not in {"label", "text"} and
                   {"train", "test"} <= set(occ[c].astype(str).str.strip().str.lower().unique())]
@@ -276,8 +303,8 @@ else:
             split = occ[sc_choice].astype(str).str.strip().str.lower().to_numpy()
     mask = np.ones(n, dtype=bool) if split is None else split == "test"
     try:
-        scores = S.cluster_scores(gold[mask], cl.labels[mask])
-        table = S.contingency_table(gold[mask], cl.labels[mask], cluster_names=name_map)
+        scores = S.score_clusters(scored[mask], cl.labels[mask])
+        table = S.contingency_table(scored[mask], cl.labels[mask], cluster_names=name_map)
     except SenseScopeError as exc:
         widgets.error(exc)
         scores = None
@@ -297,11 +324,19 @@ else:
                            name=f"senses_contingency_{target}", params=params, key="senses_contingency")
         with h2:
             st.markdown("**Predicting the known meanings**")
-            try:
-                pr = us.probe(es.key, layer_name, prep, tuple(gold), None if split is None else tuple(split), seed, X)
-            except SenseScopeError as exc:
-                widgets.error(exc)
-                pr = None
+            pr, note = None, None
+            if gold is None:
+                only = pd.Series(one_sense).dropna().astype(str).unique()[0]
+                note = (f"Every occurrence has the same gold label ({only!r}): the clusters are scored against it "
+                        f"(one cluster scores ARI 1). The classifiers, which need two senses, are skipped.")
+                st.info(md_escape(note))
+            else:
+                try:
+                    pr = us.probe(es.key, layer_name, prep, tuple(gold), None if split is None else tuple(split),
+                                  seed, X)
+                except SenseScopeError as exc:
+                    note = f"classifiers skipped: {exc}"
+                    st.info(md_escape(note))
             if pr is not None:
                 p1, p2 = st.columns(2)
                 p1.metric("Centroid accuracy", f"{pr.centroid_accuracy:.3f}")
@@ -314,9 +349,10 @@ else:
                     st.caption(pr.notice)
                 st.caption(f"Nearest sense centroid by cosine (the CoarseWSD-20 1-NN method) and logistic regression "
                            f"on standardised vectors; {how}.")
-                metrics_row = {**scores.as_dict(), **pr.as_dict()}
-                widgets.table(pd.DataFrame([{"model": es.model, "layer": layer_name, **metrics_row}]),
-                              name=f"senses_metrics_{target}", params=params, key="senses_metrics", hide_index=True)
+            metrics_row = {"model": es.model, "layer": layer_name, **scores.to_dict(),
+                           **(pr.to_dict() if pr is not None else {}), "classifier_note": note}
+            widgets.table(pd.DataFrame([metrics_row]), name=f"senses_metrics_{target}", params=params,
+                          key="senses_metrics", hide_index=True)
 
 # --------------------------------------------------------------------------------------------- cluster descriptions
 st.subheader("What the clusters are about")
@@ -367,7 +403,8 @@ uk.collocates_section(occ, groups=kw_groups, key="senses_coll", params=params, n
 # --------------------------------------------------------------------------------------- model and layer comparison
 st.subheader("Compare models and layers")
 if gold is None:
-    st.info("The comparison scores models against gold senses; this corpus has none.")
+    st.info("The comparison scores models against gold senses; this corpus has "
+            + ("one only." if one_sense is not None else "none."))
 else:
     n_gold = int(pd.Series(gold).dropna().astype(str).nunique())
     st.caption(f"For every layer of each model (one line per model in the chart, one row per model and layer in the "
