@@ -1,4 +1,5 @@
-"""The shift default layer chosen by leave-words-out cross-validation (issue 14): APD and PRT per layer rule.
+"""The shift defaults chosen by leave-words-out cross-validation (issue 14): APD and PRT per layer rule, and JSD of
+shift-rank's k-means senses per one-sense threshold (and per threshold x layer rule).
 
 Per DWUG EN target (all usages, embedded once through the project cache; periods = DWUG ``grouping``), APD and PRT
 between the two periods (``analysis.shift.apd`` / ``prt`` on the raw vectors, as ``shift-rank``) at every single layer
@@ -21,6 +22,7 @@ import json
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +64,34 @@ def metric_table(targets) -> pd.DataFrame:
             V = senses.layer_vectors(w.vectors, list(w.layers), spec)
             A, B = V[w.period == a], V[w.period == b]
             rows.append({"word": w.name, "rule": name, "apd": S.apd(A, B), "prt": S.prt(A, B)})
+    return pd.DataFrame(rows)
+
+
+THRESHOLDS = ("none", 0.05, 0.1, 0.13, 0.15, 0.2, 0.25)
+
+
+def jsd_table(targets, rule_names=None) -> pd.DataFrame:
+    """One row per target x rule x one-sense threshold: JSD between the two periods of the senses that shift-rank
+    clusters (:func:`analysis.shift.cluster_labels`: unit length, common mean removed, k-means with k by silhouette
+    over 2..10, seed 0; one cluster when the best silhouette is below the threshold). The clustering does not depend
+    on the threshold, so it is run once per target x rule and each threshold only decides k = 1 or not, exactly as
+    ``cluster_vectors`` does."""
+    rows = []
+    for w in targets:
+        a, b = sorted(np.unique(w.period))[:2]
+        inside = np.isin(w.period, [a, b])
+        for name, spec in rules(max(w.layers)).items():
+            if rule_names is not None and name not in rule_names:
+                continue
+            V = senses.layer_vectors(w.vectors, list(w.layers), spec)[inside]
+            labels, res = S.cluster_labels(V, min_silhouette=None, seed=0)
+            best = max(res.silhouette.values()) if res.silhouette else float("nan")
+            per = w.period[inside]
+            split = S.jsd(labels[per == a], labels[per == b])
+            for t in THRESHOLDS:
+                one = t != "none" and not best >= float(t)
+                rows.append({"word": w.name, "rule": f"{name} @ {t}", "layer_rule": name, "threshold": str(t),
+                             "jsd": 0.0 if one else split, "k": 1 if one else res.k})
     return pd.DataFrame(rows)
 
 
@@ -130,11 +160,41 @@ def main(argv=None) -> int:
     both = {**{k: v["per_rule"] for k, v in out.items()},
             **{f"{k} held-out": v["held_out_per_rule"] for k, v in out.items()}}
     print(pd.DataFrame(both).round(3).to_string())
+    jsd_part(targets, golds, default, args, out)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1, default=str))
     print(f"\n{time.perf_counter() - t0:.0f} s; uptime at end:",
           subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     return 0
+
+
+def jsd_part(targets, golds, default: str, args, out: dict) -> None:
+    """JSD of shift-rank's k-means senses: the one-sense threshold chosen by CV at the default layer rule, and the
+    threshold and the layer rule chosen together; beside them the shipped default (its rule, DEFAULT_MIN_SILHOUETTE)
+    and the old one (no one-sense test)."""
+    warnings.filterwarnings("ignore", message="An input array is constant")  # a half where every JSD is 0: NaN rho
+    table = jsd_table(targets)
+    shipped, old = f"{default} @ {S.DEFAULT_MIN_SILHOUETTE}", f"{default} @ none"
+    print(f"\nJSD of the k-means senses (shift-rank's clustering) vs gold; thresholds {', '.join(map(str, THRESHOLDS))};"
+          f" shipped = {shipped!r}, old = {old!r}")
+    print(f"{'gold':<8} {'choice':<20} | {'in-sample best':<24} {'rho':>6} {'95 % CI':>16} | {'CV rho':>7} {'sd':>5} |"
+          f" {'shipped':>7} {'95 % CI':>16} {'held-out':>8} | {'old':>6} {'held-out':>8} | chosen")
+    for gname, gold in golds.items():
+        vals = pd.Series(cv_data.gold_values(gold, [w.name for w in targets])).sort_index()
+        splits = cv_data.halvings(list(vals.index), args.splits, args.seed)
+        for choice, sub in (("threshold", table[table.layer_rule == default]), ("threshold x layer", table)):
+            r = cross_validate(sub, "jsd", vals, splits)
+            rho_at = r.pop("_rho_at")
+            ci = cv_data.bootstrap_stat(rho_at(shipped), len(vals))
+            chosen = ", ".join(f"{k} x{v}" for k, v in list(r["chosen"].items())[:4])
+            print(f"{gname + f' ({len(vals)})':<8} {choice:<20} | {r['in_sample_rule']:<24} {r['in_sample_rho']:6.3f} "
+                  f"[{r['in_sample_ci'][0]:6.3f}, {r['in_sample_ci'][1]:6.3f}] | {r['cv_rho']:7.3f} {r['cv_sd']:5.2f} | "
+                  f"{r['per_rule'][shipped]:7.3f} [{ci[0]:6.3f}, {ci[1]:6.3f}] {r['held_out_per_rule'][shipped]:8.3f} | "
+                  f"{r['per_rule'][old]:6.3f} {r['held_out_per_rule'][old]:8.3f} | {chosen}")
+            out[f"{gname}/jsd/{choice}"] = {**r, "shipped": shipped, "shipped_ci": ci}
+    k1 = table[(table.layer_rule == default) & (table.threshold == str(S.DEFAULT_MIN_SILHOUETTE))]
+    print(f"targets given one sense by the shipped default: {int((k1.k == 1).sum())} of {len(k1)} "
+          f"({', '.join(sorted(k1[k1.k == 1].word))})")
 
 
 def _default_rule(top: int) -> str:

@@ -52,6 +52,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--boot", type=int, default=200, help="bootstrap resamples (intervals are not scored here)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--min-silhouette", default="none,0.15",
+                    help="one-sense thresholds of the k-means senses for JSD, comma-separated, each run side by side "
+                         "('none' = never one cluster, the old default; 0.15 = analysis.senses.DEFAULT_MIN_SILHOUETTE)")
     ap.add_argument("--json", help="write all figures here as JSON")
     return ap.parse_args(argv)
 
@@ -88,9 +91,10 @@ def load_and_embed(dwug: Path, batch_size: int):
     return occ, es, embed_s
 
 
-def rank_args(args) -> argparse.Namespace:
+def rank_args(args, min_silhouette: str) -> argparse.Namespace:
     """The shift-rank flags the benchmark runs with (k-means senses, DWUG grouping as the period)."""
     return argparse.Namespace(senses="clusters", sense_column="label", clusters="kmeans", k="auto",
+                              min_silhouette=min_silhouette,
                               permutations=args.permutations, boot=args.boot, ci=S.DEFAULT_CI, seed=args.seed,
                               binary_rule=S.DEFAULT_BINARY_RULE, year_column=None, period_column="period", bins=None,
                               binning="equal-width")
@@ -177,15 +181,19 @@ def main(argv=None) -> int:
     golds = load_golds(data)
     occ, es, embed_s = load_and_embed(dwug, args.batch_size)
     out = {"n_usages": int(es.n), "n_targets": int(occ["target"].nunique()), "embed_seconds": embed_s,
-           "cache_hit": es.cache_hit, "layers": {}}
-    _print_header()
-    ns = rank_args(args)
-    for spec in [s.strip() for s in args.layers.split(",") if s.strip()]:
-        label, row = score_layer(occ, es, spec, ns, golds)
-        out["layers"][label] = row
+           "cache_hit": es.cache_hit}
     default = layer_label(es.layers, S.DEFAULT_LAYER)
-    if default in out["layers"]:
-        out["default_layer_rho_ci"] = rho_intervals(out["layers"][default]["ranking"], golds, default)
+    for min_sil in [m.strip() for m in args.min_silhouette.split(",") if m.strip()]:
+        print(f"\nJSD senses: k-means, k by silhouette over 2..10, one cluster below silhouette {min_sil}")
+        _print_header()
+        ns = rank_args(args, min_sil)
+        rows = out.setdefault("by_min_silhouette", {}).setdefault(min_sil, {})
+        for spec in [s.strip() for s in args.layers.split(",") if s.strip()]:
+            label, row = score_layer(occ, es, spec, ns, golds)
+            rows[label] = row
+        if default in rows:
+            out.setdefault("default_layer_rho_ci", {})[min_sil] = rho_intervals(rows[default]["ranking"], golds,
+                                                                               default)
     out["check_gold_clusters"] = gold_cluster_check(occ, es, golds)
     base = {name: float(np.mean(list(g.binary.values()))) for name, g in golds.items() if g.binary}
     print("binary base rate (share of changed targets): " + ", ".join(f"{k} {v:.2f}" for k, v in base.items()))

@@ -106,6 +106,36 @@ def test_stable_word_split_by_period_has_jsd_zero_and_is_not_significant():
     assert S.jsd(old[period == 0], old[period == 1]) > 0.2
 
 
+def _stable_and_changed(seed=7):
+    """Two targets over two periods: "stable" = one sense drifting across the blob with time (no sense change),
+    "changed" = a second sense that appears in the second period only."""
+    rng = np.random.default_rng(seed)
+    X = one_blob(n=200, seed=seed)
+    period = np.repeat([0, 1], 100)
+    mean = X.mean(axis=0) / np.linalg.norm(X.mean(axis=0))
+    drift = rng.normal(size=DIM)
+    drift -= (drift @ mean) * mean
+    stable = X + 0.12 * np.outer(period - 0.5, drift / np.linalg.norm(drift))
+    B, _ = three_blobs(n=100, seed=seed)
+    changed = np.concatenate([B[:100], B[:50], B[100:150]])  # period 1: half the old sense, half a new one
+    occ = pd.DataFrame({"target": np.repeat(["stable", "changed"], 200), "period": np.tile(period, 2).astype(str)})
+    return occ, np.concatenate([stable, changed])
+
+
+def test_shift_ranking_default_senses_leave_a_stable_word_at_jsd_zero():
+    """The shift path (shift-rank, the Shift page): its k-means senses for JSD use the same one-sense test, so a
+    stable word drifting with time has JSD ~ 0, not significant, while a planted new sense is found; without the
+    test (min_silhouette None, the old default) the stable word is split along time."""
+    occ, X = _stable_and_changed()
+    ranking, results, skipped = S.shift_many(occ, X, period_column="period", n_permutations=199, n_bootstrap=0)
+    assert not skipped
+    r = ranking.set_index("target")
+    assert r.loc["stable", "jsd"] == pytest.approx(0.0, abs=1e-3) and r.loc["stable", "jsd_p"] > 0.05
+    assert r.loc["changed", "jsd"] > 0.2 and r.loc["changed", "jsd_p"] < 0.01
+    old, _, _ = S.shift_many(occ, X, period_column="period", n_permutations=0, n_bootstrap=0, min_silhouette=None)
+    assert old.set_index("target").loc["stable", "jsd"] > 0.2
+
+
 def test_graph_methods_sample_large_sets_and_validate_options():
     X, y = three_blobs(n=80, seed=4)
     cl = senses.cluster_vectors(senses.preprocess(X), method="correlation", threshold=0.5, max_pairwise=100, seed=2)

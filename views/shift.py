@@ -226,9 +226,12 @@ else:
     labels = np.full(len(occ), S.NOISE_LABEL)
     labels[inside] = lab
     cluster_info = S.sense_info("k-means on this page", k_found, method="kmeans", k_choice=k_text, seed=seed,
-                                silhouette=sil, notice=notice)
+                                silhouette=sil, notice=notice,
+                                min_silhouette=S.DEFAULT_MIN_SILHOUETTE if k_text == "auto" else None)
     st.caption(f"k-means on the usages that have a period (unit length, common mean removed): "
-               f"k = {k_found}" + (" chosen by silhouette" if k_text == "auto" else "") + ". Name the clusters on the "
+               f"k = {k_found}" + (f" chosen by silhouette (one cluster when even the best silhouette is below "
+                                   f"{S.DEFAULT_MIN_SILHOUETTE}: a stable word is not split along time)"
+                                   if k_text == "auto" else "") + ". Name the clusters on the "
                f"Senses page to see the names here." + (f" {md_escape(notice)}" if notice else ""))
 
 with st.expander("Test settings", expanded=False):

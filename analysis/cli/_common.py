@@ -101,3 +101,25 @@ def preset_options(args, formats=None) -> dict:
             formats = ("svg", "pdf", "png")
         out["formats"] = formats
     return out
+
+
+def add_min_silhouette_argument(parser) -> None:
+    """``--min-silhouette`` (senses, shift, shift-rank): the one-sense test of k-means / agglomerative with k auto."""
+    from analysis.senses._base import DEFAULT_MIN_SILHOUETTE
+
+    parser.add_argument("--min-silhouette", default="none" if DEFAULT_MIN_SILHOUETTE is None else
+                        str(DEFAULT_MIN_SILHOUETTE),
+                        help="kmeans / agglomerative with --k auto: one cluster when the best silhouette is below "
+                             "this ('none' = never; default %(default)s, chosen by leave-words-out cross-validation, "
+                             "BENCHMARKS.md)")
+
+
+def parse_min_silhouette(text) -> float | None:
+    """``--min-silhouette``: a number, or "none" (never answer one cluster)."""
+    t = str(text).strip().lower()
+    if t in {"none", ""}:
+        return None
+    try:
+        return float(t)
+    except ValueError:
+        raise ConfigError(f"cannot read --min-silhouette {text!r}: give a number or 'none'") from None

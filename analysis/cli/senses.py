@@ -44,7 +44,8 @@ import pandas as pd
 
 from analysis import layers, senses
 from analysis._util import json_clean
-from analysis.cli._common import add_preset_arguments, figure_options
+from analysis.cli._common import (add_min_silhouette_argument, add_preset_arguments, figure_options,
+                                 parse_min_silhouette)
 from analysis.cli.embed import Progress, add_corpus_arguments, load_occurrences
 from analysis.errors import ConfigError, CorpusError, TooFewPointsError
 
@@ -69,9 +70,7 @@ def _add(p: argparse.ArgumentParser) -> None:
                         "(default %(default)s)")
     p.add_argument("--preference", type=float, default=senses.DEFAULT_PREFERENCE,
                    help="affinity: preference as a quantile of the pairwise cosines (default %(default)s)")
-    p.add_argument("--min-silhouette", default=_text(senses.DEFAULT_MIN_SILHOUETTE),
-                   help="kmeans / agglomerative with --k auto: one cluster when the best silhouette is below this "
-                        "('none' = never; default %(default)s)")
+    add_min_silhouette_argument(p)
     p.add_argument("--k-range", default=f"{senses.DEFAULT_K_RANGE[0]}-{senses.DEFAULT_K_RANGE[1]}",
                    help="range searched by --k auto (default %(default)s)")
     p.add_argument("--split-column", help="column with train/test: fit classifiers on train, score on test")
@@ -87,21 +86,6 @@ def _add(p: argparse.ArgumentParser) -> None:
                                                       "default %(default)s, svg,pdf,png with --preset paper)")
     add_preset_arguments(p)
     p.add_argument("--out", required=True, help="output folder")
-
-
-def _text(value) -> str:
-    return "none" if value is None else str(value)
-
-
-def _parse_min_silhouette(text) -> float | None:
-    """``--min-silhouette``: a number, or "none" (never answer one cluster)."""
-    t = str(text).strip().lower()
-    if t in {"none", ""}:
-        return None
-    try:
-        return float(t)
-    except ValueError:
-        raise ConfigError(f"cannot read --min-silhouette {text!r}: give a number or 'none'") from None
 
 
 def _parse_k(text: str):
@@ -193,7 +177,7 @@ def _plan(args) -> _Plan:
         print(f"note: {reason}; writing HTML figures only.", file=sys.stderr)
         options["formats"] = tuple(f for f in options["formats"] if f == "html")
     formats = options
-    return _Plan(out, _parse_k(args.k), _parse_range(args.k_range), _parse_min_silhouette(args.min_silhouette),
+    return _Plan(out, _parse_k(args.k), _parse_range(args.k_range), parse_min_silhouette(args.min_silhouette),
                  _parse_names(args.names), prep, formats)
 
 

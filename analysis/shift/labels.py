@@ -6,22 +6,26 @@ import numpy as np
 
 from analysis._util import natural_key
 from analysis.errors import ConfigError
+from analysis.senses._base import DEFAULT_MIN_SILHOUETTE
 from analysis.shift.common import NOISE_LABEL
 from analysis.shift.periods import _is_missing
 
 
-def cluster_labels(X, *, method: str = "kmeans", k="auto", k_range=(2, 10), seed=0):
+def cluster_labels(X, *, method: str = "kmeans", k="auto", k_range=(2, 10), seed=0,
+                   min_silhouette: float | None = DEFAULT_MIN_SILHOUETTE):
     """Sense clusters of all usages for JSD, when the Senses page has not clustered them.
 
     The vectors are made unit length with the common mean removed (pinned here: this is the preparation
     ``bench/eval_shift.py`` measured, independent of the Senses page's own default) and clustered with
-    :func:`analysis.senses.cluster_vectors` (k-means with k chosen by silhouette by default).
+    :func:`analysis.senses.cluster_vectors` (k-means with k chosen by silhouette by default, and one cluster when
+    even the best silhouette is below ``min_silhouette``: a stable word then has JSD 0 instead of a split along time).
 
     Parameters
     ----------
     X : array of shape (n_occurrences, dim)
-    method, k, k_range
-        See :func:`analysis.senses.cluster_vectors`.
+    method, k, k_range, min_silhouette
+        See :func:`analysis.senses.cluster_vectors`; ``min_silhouette`` defaults to the Senses default
+        (:data:`analysis.senses.DEFAULT_MIN_SILHOUETTE`), None = never one cluster (the old behaviour).
     seed : int or numpy Generator
 
     Returns
@@ -36,7 +40,7 @@ def cluster_labels(X, *, method: str = "kmeans", k="auto", k_range=(2, 10), seed
     from analysis.senses import Preprocessing
 
     Z = preprocess(np.asarray(X, dtype=np.float32), Preprocessing(normalize=True, remove_mean=True, n_directions=0))
-    res = cluster_vectors(Z, method=method, k=k, k_range=k_range, seed=seed)
+    res = cluster_vectors(Z, method=method, k=k, k_range=k_range, seed=seed, min_silhouette=min_silhouette)
     return np.asarray(res.labels, dtype=int), res
 
 
@@ -63,13 +67,14 @@ def labels_from_column(values) -> tuple[np.ndarray, dict[int, str]]:
 
 
 def sense_info(source: str, k: int, *, method: str | None = None, k_choice=None, seed=None,
-               silhouette: dict | None = None, notice: str | None = None) -> dict:
+               silhouette: dict | None = None, notice: str | None = None, min_silhouette: float | None = None) -> dict:
     """How the sense labels were made, one schema for ``shift.json`` whoever writes it (page or CLI).
 
     ``source`` says where they came from (clusters made here, the Senses page, a column); ``k`` is the number of
-    senses; the clustering's method, the k asked for (``k_choice``), its seed, silhouette per k and notice are None
-    where the labels were not clustered here.
+    senses; the clustering's method, the k asked for (``k_choice``), its seed, its one-sense threshold
+    (``min_silhouette``), silhouette per k and notice are None where the labels were not clustered here.
     """
     return {"source": source, "k": int(k), "method": method, "k_choice": k_choice, "seed": seed,
+            "min_silhouette": min_silhouette,
             "silhouette": None if silhouette is None else {str(kk): round(float(v), 4) for kk, v in silhouette.items()},
             "notice": notice}

@@ -13,6 +13,7 @@ from analysis._util import as_matrix
 from analysis.errors import ConfigError, SenseScopeError
 from analysis.shift.analyse import ShiftResult, ShiftSettings, analyse_shift
 from analysis.shift.common import METRICS, MIN_PERIOD_COUNT, NOISE_LABEL, OnePeriodError, with_fields
+from analysis.senses._base import DEFAULT_MIN_SILHOUETTE
 from analysis.shift.labels import cluster_labels, labels_from_column
 from analysis.shift.periods import PeriodSpec, check_periods, make_periods
 
@@ -33,9 +34,8 @@ class RankOptions:
         Where the sense labels for JSD come from: clustering each target's usages (:func:`cluster_labels`), a column
         of the table (``sense_column``), or nowhere (no JSD).
     sense_column : str
-    cluster_method, k, k_range
-        The clustering for ``senses="clusters"`` (see :func:`analysis.senses.cluster_vectors`); it uses the seed of
-        ``settings``.
+    cluster_method, k, k_range, min_silhouette
+        The clustering for ``senses="clusters"`` (see :func:`cluster_labels`); it uses the seed of ``settings``.
     settings : ShiftSettings
         Permutations, bootstrap, coverage, seed and metrics; the pairs compared are always first vs last.
     drop_thin_periods : bool
@@ -54,6 +54,7 @@ class RankOptions:
     cluster_method: str = "kmeans"
     k: int | str = "auto"
     k_range: tuple[int, int] = (2, 10)
+    min_silhouette: float | None = DEFAULT_MIN_SILHOUETTE
     settings: ShiftSettings = ShiftSettings()
     drop_thin_periods: bool = False
     min_period_count: int = MIN_PERIOD_COUNT
@@ -134,7 +135,7 @@ def _one_target(sub: pd.DataFrame, X: np.ndarray, opts: RankOptions) -> ShiftRes
         inside = per.codes >= 0
         labels = np.full(len(sub), NOISE_LABEL)
         labels[inside], _ = cluster_labels(X[inside], method=opts.cluster_method, k=opts.k, k_range=opts.k_range,
-                                           seed=opts.settings.seed)
+                                           seed=opts.settings.seed, min_silhouette=opts.min_silhouette)
     elif opts.senses == "column":
         labels, _ = labels_from_column(sub[opts.sense_column])
     return analyse_shift(X, per, labels=labels, settings=dataclasses.replace(opts.settings, pairs="first_last"))
