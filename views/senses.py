@@ -106,12 +106,12 @@ else:
     if auto:
         k = "auto"
         k_range = k4.slider("k range", 2, 20, S.DEFAULT_K_RANGE, key="senses_k_range")
-        if k3.toggle("One-sense test", value=S.DEFAULT_MIN_SILHOUETTE is not None, key="senses_one_sense",
-                     help="Answer one cluster when the best silhouette over the k range is below the threshold "
-                          "(below). The default was chosen by leave-words-out cross-validation on CoarseWSD-20 and "
-                          "DWUG EN (BENCHMARKS.md)."):
+        if k3.toggle("One sense", value=S.DEFAULT_MIN_SILHOUETTE is not None, key="senses_one_sense",
+                     help="The one-sense test: answer one cluster when the best silhouette over the k range is below "
+                          "the threshold (below). The default was chosen by leave-words-out cross-validation on "
+                          "CoarseWSD-20 and DWUG EN (BENCHMARKS.md)."):
             options["min_silhouette"] = float(k3.number_input(
-                "below silhouette", 0.0, 1.0, float(S.DEFAULT_MIN_SILHOUETTE or 0.15), step=0.01,
+                "if best silhouette <", 0.0, 1.0, float(S.DEFAULT_MIN_SILHOUETTE or 0.15), step=0.01,
                 key="senses_min_sil"))
     else:
         k = int(k3.number_input("k", 1, max(1, n), min(3, n), key="senses_k"))
