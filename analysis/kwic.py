@@ -109,20 +109,53 @@ def filter_lines(lines: pd.DataFrame, filters: dict | None) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------------------------------ collocates
-def window_counts(occ: pd.DataFrame, *, window: int = DEFAULT_WINDOW,
-                  exclude: Iterable[str] = ()) -> tuple[list[Counter], list[Counter]]:
-    """Per occurrence: (the word counts within ``window`` words of the target, the counts of the rest of its text)."""
+class WindowCounts:
+    """Per occurrence, the counts of the words within the window of the target (``inside``) and of the rest of its
+    text (``outside``): two sparse matrices (occurrences x vocabulary, CSR), so that a group's totals are one sum
+    over its rows instead of merging a counter per occurrence."""
+
+    def __init__(self, vocab: np.ndarray, inside, outside):
+        self.vocab, self.inside, self.outside = vocab, inside, outside
+
+    def __len__(self) -> int:
+        return self.inside.shape[0]
+
+    def total(self, mask, *, outside: bool = False) -> Counter:
+        """The summed counts of the rows where ``mask`` is true, as a Counter {word: count}."""
+        M = self.outside if outside else self.inside
+        sums = np.asarray(M[np.flatnonzero(np.asarray(mask, dtype=bool))].sum(axis=0)).ravel()
+        nz = np.flatnonzero(sums)
+        return Counter(dict(zip(self.vocab[nz].tolist(), sums[nz].astype(np.int64).tolist())))
+
+
+def window_counts(occ: pd.DataFrame, *, window: int = DEFAULT_WINDOW, exclude: Iterable[str] = ()) -> WindowCounts:
+    """Per occurrence: the word counts within ``window`` words of the target and the counts of the rest of its text
+    (see :class:`WindowCounts`)."""
+    from scipy import sparse
+
     if int(window) < 1:
         raise ConfigError(f"the collocate window must be at least 1 word, not {window}")
+    window = int(window)
     drop = {w.lower() for w in exclude}
-    inside, outside = [], []
-    for t, s, e in zip(occ["text"], occ["start"], occ["end"]):
+    ids: dict[str, int] = {}
+    near_rows, near_cols, far_rows, far_cols = [], [], [], []
+    for i, (t, s, e) in enumerate(zip(occ["text"], occ["start"], occ["end"])):
         left, right = words(t[: int(s)])[::-1], words(t[int(e):])
-        near = Counter(w for w in left[:window] + right[:window] if w not in drop)
-        far = Counter(w for w in left[window:] + right[window:] if w not in drop)
-        inside.append(near)
-        outside.append(far)
-    return inside, outside
+        near = [ids.setdefault(w, len(ids)) for w in left[:window] + right[:window] if w not in drop]
+        far = [ids.setdefault(w, len(ids)) for w in left[window:] + right[window:] if w not in drop]
+        near_cols += near
+        near_rows += [i] * len(near)
+        far_cols += far
+        far_rows += [i] * len(far)
+    shape = (len(occ), len(ids))
+
+    def matrix(rows, cols):  # duplicates (a word twice in one window) are summed by the conversion
+        data = np.ones(len(rows), dtype=np.int32)
+        return sparse.coo_matrix((data, (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64))),
+                                 shape=shape).tocsr()
+
+    vocab = np.array(list(ids), dtype=object)
+    return WindowCounts(vocab, matrix(near_rows, near_cols), matrix(far_rows, far_cols))
 
 
 def _g2(a: float, b: float, n1: float, n2: float) -> float:
@@ -161,16 +194,9 @@ def keyness(target: Counter, reference: Counter, *, min_count: int = 2, top_n: i
     return df if top_n is None else df.head(int(top_n))
 
 
-def _total(counters: Iterable[Counter]) -> Counter:
-    out: Counter = Counter()
-    for c in counters:
-        out.update(c)
-    return out
-
-
 def collocates(occ: pd.DataFrame, groups, *, window: int = DEFAULT_WINDOW, measure: str = "g2",
                reference: str = "auto", min_count: int = 2, top_n: int | None = 20, exclude: Iterable[str] = (),
-               counts: tuple[list[Counter], list[Counter]] | None = None) -> pd.DataFrame:
+               counts: WindowCounts | None = None) -> pd.DataFrame:
     """Collocates per group (``groups``: one value per occurrence; missing values are left out), one table.
 
     Columns: group, rank, word, count, count_ref, expected, g2, pmi. ``reference``: "rest", "text" or "auto"
@@ -179,7 +205,7 @@ def collocates(occ: pd.DataFrame, groups, *, window: int = DEFAULT_WINDOW, measu
     g = pd.Series(np.asarray(groups, dtype=object))
     if len(g) != len(occ):
         raise ConfigError(f"{len(g)} group values for {len(occ)} occurrences")
-    inside, outside = counts if counts is not None else window_counts(occ, window=window, exclude=exclude)
+    wc = counts if counts is not None else window_counts(occ, window=window, exclude=exclude)
     present = g.notna().to_numpy()
     names = list(dict.fromkeys(str(v) for v in g[present]))
     how = reference if reference != "auto" else ("rest" if len(names) >= 2 else "text")
@@ -191,11 +217,8 @@ def collocates(occ: pd.DataFrame, groups, *, window: int = DEFAULT_WINDOW, measu
     frames = []
     for name in names:
         member = label == name
-        own = _total(c for c, m in zip(inside, member) if m)
-        if how == "rest":
-            ref = _total(c for c, m, p in zip(inside, member, present) if p and not m)
-        else:
-            ref = _total(c for c, m in zip(outside, member) if m)
+        own = wc.total(member)
+        ref = wc.total(present & ~member) if how == "rest" else wc.total(member, outside=True)
         table = keyness(own, ref, min_count=min_count, top_n=top_n, measure=measure)
         table.insert(0, "rank", np.arange(1, len(table) + 1))
         table.insert(0, "group", name)
@@ -215,9 +238,8 @@ def distinctive_words(occ: pd.DataFrame, mask, *, window: int = DEFAULT_WINDOW, 
         raise ConfigError("the selection is empty: select occurrences first")
     if mask.all():
         raise ConfigError("the selection holds every occurrence, so there is nothing to compare it with")
-    inside, _ = counts if counts is not None else window_counts(occ, window=window, exclude=exclude)
-    own = _total(c for c, m in zip(inside, mask) if m)
-    ref = _total(c for c, m in zip(inside, mask) if not m)
+    wc = counts if counts is not None else window_counts(occ, window=window, exclude=exclude)
+    own, ref = wc.total(mask), wc.total(~mask)
     return keyness(own, ref, min_count=min_count, top_n=top_n, measure=measure)
 
 
@@ -232,9 +254,8 @@ def compare_words(occ: pd.DataFrame, mask_a, mask_b, *, window: int = DEFAULT_WI
         raise ConfigError("both selections must have one value per occurrence")
     if not a.any() or not b.any():
         raise ConfigError("both selections must hold at least one occurrence")
-    inside, _ = counts if counts is not None else window_counts(occ, window=window, exclude=exclude)
-    ca = _total(c for c, m in zip(inside, a) if m)
-    cb = _total(c for c, m in zip(inside, b) if m)
+    wc = counts if counts is not None else window_counts(occ, window=window, exclude=exclude)
+    ca, cb = wc.total(a), wc.total(b)
     left = keyness(ca, cb, min_count=min_count, top_n=top_n, measure=measure).assign(side="A")
     right = keyness(cb, ca, min_count=min_count, top_n=top_n, measure=measure).assign(side="B")
     out = pd.concat([left, right], ignore_index=True)
