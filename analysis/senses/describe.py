@@ -107,13 +107,14 @@ def nearest_to_centroids(X, labels, *, n: int = 5) -> pd.DataFrame:
     -------
     DataFrame with columns cluster, rank, index (row in X), similarity.
     """
-    X = unit_rows(as_matrix(X, dtype=np.float32), zero_ok=True)
+    X = unit_rows(as_matrix(X, dtype=np.float32), zero_ok=True, copy=False)  # only read below
     labels = np.asarray(labels)
     rows = []
     for c in sorted(pd.unique(labels)):
         idx = np.flatnonzero(labels == c)
-        cent = unit_rows(X[idx].mean(axis=0, keepdims=True), zero_ok=True)[0]
-        sims = X[idx] @ cent
+        Xc = X[idx]
+        cent = unit_rows(Xc.mean(axis=0, keepdims=True), zero_ok=True)[0]
+        sims = Xc @ cent
         order = np.argsort(-sims, kind="stable")[:n]
         for r, j in enumerate(order, 1):
             rows.append((c, r, int(idx[j]), float(sims[j])))

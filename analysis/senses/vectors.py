@@ -137,10 +137,12 @@ class VectorPreprocessor:
         if self.n_directions and self.n_directions >= X.shape[0]:
             raise TooFewPointsError(f"Removing {self.n_directions} principal directions needs more than "
                                     f"{self.n_directions} occurrences; there are {X.shape[0]}.")
-        Z = unit_rows(X, zero_ok=True) if self.normalize else X
         center = self.remove_mean or self.n_directions > 0
-        self.mean_ = Z.mean(axis=0) if center else None
-        self.directions_ = None
+        self.mean_ = self.directions_ = None
+        if not center:  # nothing to learn (normalisation alone needs no fit): skip a pass over a big set
+            return self
+        Z = unit_rows(X, zero_ok=True) if self.normalize else X
+        self.mean_ = Z.mean(axis=0)
         if self.n_directions:
             C = Z - self.mean_
             # Right singular vectors = principal directions; a thin SVD of (n, dim) is cheap for dim ~ 1k.
@@ -152,11 +154,12 @@ class VectorPreprocessor:
         """Apply the learned preprocessing; returns float32 of shape (n, dim)."""
         X = as_matrix(X, dtype=np.float32)
         Z = unit_rows(X, zero_ok=True) if self.normalize else X.copy()
+        changed = False
         if self.mean_ is not None and (self.remove_mean or self.directions_ is not None):
-            Z = Z - self.mean_
+            Z, changed = Z - self.mean_, True
         if self.directions_ is not None:
-            Z = Z - (Z @ self.directions_.T) @ self.directions_
-        if self.normalize:
+            Z, changed = Z - (Z @ self.directions_.T) @ self.directions_, True
+        if self.normalize and changed:  # unit rows again after a subtraction (they already are otherwise)
             Z = unit_rows(Z, zero_ok=True)
         return Z.astype(np.float32, copy=False)
 
