@@ -37,6 +37,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from analysis import shift as S  # noqa: E402
+from analysis.cli._common import parse_min_silhouette  # noqa: E402
 from analysis.cli.shift import load_many, rank_layer  # noqa: E402
 from analysis.senses import layer_label, layer_vectors  # noqa: E402
 
@@ -94,7 +95,7 @@ def load_and_embed(dwug: Path, batch_size: int):
 def rank_args(args, min_silhouette: str) -> argparse.Namespace:
     """The shift-rank flags the benchmark runs with (k-means senses, DWUG grouping as the period)."""
     return argparse.Namespace(senses="clusters", sense_column="label", clusters="kmeans", k="auto",
-                              min_silhouette=min_silhouette,
+                              min_silhouette=parse_min_silhouette(min_silhouette),
                               permutations=args.permutations, boot=args.boot, ci=S.DEFAULT_CI, seed=args.seed,
                               binary_rule=S.DEFAULT_BINARY_RULE, year_column=None, period_column="period", bins=None,
                               binning="equal-width")

@@ -210,3 +210,24 @@ def test_shift_rank_samples_each_target_on_its_own(tmp_path, tiny_bert, cache_di
     assert main(["shift-rank", DWUG, "--model", tiny_bert, "--per-period", "--out", str(tmp_path / "x"),
                  *FAST]) == 2
     assert "--per-period needs --sample" in capsys.readouterr().err
+
+
+def test_shift_records_the_one_sense_test_and_refuses_a_bad_threshold(tmp_path, tiny_bert, cache_dir, capsys):
+    """Issue 14: --min-silhouette (default analysis.senses.DEFAULT_MIN_SILHOUETTE; 'none' = the old behaviour) reaches
+    the clustering and shift.json says which was used; a value that is not a number is refused by name."""
+    from analysis.senses import DEFAULT_MIN_SILHOUETTE
+
+    auto = [a for a in FAST if a not in ("--k", "2")]
+    docs = {}
+    for name, extra in (("default", []), ("never", ["--min-silhouette", "none"]), ("always", ["--min-silhouette",
+                                                                                           "0.99"])):
+        out = tmp_path / name
+        rc = main(["shift", DWUG, "--target", "plane_nn", "--model", tiny_bert, "--out", str(out), *auto, *extra])
+        assert rc == 0, capsys.readouterr().err
+        docs[name] = json.loads((out / "shift.json").read_text())["senses"]
+    assert docs["default"]["min_silhouette"] == DEFAULT_MIN_SILHOUETTE and docs["never"]["min_silhouette"] is None
+    assert docs["never"]["k"] >= 2  # never one cluster
+    assert docs["always"]["k"] == 1 and "one-sense threshold" in docs["always"]["notice"]  # no silhouette is 0.99
+    with pytest.raises(SystemExit) as exc:
+        main(["shift", DWUG, "--target", "plane_nn", "--min-silhouette", "high", "--out", str(tmp_path / "x")])
+    assert exc.value.code == 2 and "cannot read --min-silhouette 'high'" in capsys.readouterr().err

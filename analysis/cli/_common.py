@@ -107,8 +107,8 @@ def add_min_silhouette_argument(parser) -> None:
     """``--min-silhouette`` (senses, shift, shift-rank): the one-sense test of k-means / agglomerative with k auto."""
     from analysis.senses._base import DEFAULT_MIN_SILHOUETTE
 
-    parser.add_argument("--min-silhouette", default="none" if DEFAULT_MIN_SILHOUETTE is None else
-                        str(DEFAULT_MIN_SILHOUETTE),
+    parser.add_argument("--min-silhouette", type=_min_silhouette_type,
+                        default="none" if DEFAULT_MIN_SILHOUETTE is None else str(DEFAULT_MIN_SILHOUETTE),
                         help="kmeans / agglomerative with --k auto: one cluster when the best silhouette is below "
                              "this ('none' = never; default %(default)s, chosen by leave-words-out cross-validation, "
                              "BENCHMARKS.md)")
@@ -123,3 +123,12 @@ def parse_min_silhouette(text) -> float | None:
         return float(t)
     except ValueError:
         raise ConfigError(f"cannot read --min-silhouette {text!r}: give a number or 'none'") from None
+
+
+def _min_silhouette_type(text) -> float | None:
+    import argparse
+
+    try:
+        return parse_min_silhouette(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

@@ -44,8 +44,7 @@ import pandas as pd
 
 from analysis import layers, senses
 from analysis._util import json_clean
-from analysis.cli._common import (add_min_silhouette_argument, add_preset_arguments, figure_options,
-                                 parse_min_silhouette)
+from analysis.cli._common import add_min_silhouette_argument, add_preset_arguments, figure_options
 from analysis.cli.embed import Progress, add_corpus_arguments, load_occurrences
 from analysis.errors import ConfigError, CorpusError, TooFewPointsError
 
@@ -177,7 +176,7 @@ def _plan(args) -> _Plan:
         print(f"note: {reason}; writing HTML figures only.", file=sys.stderr)
         options["formats"] = tuple(f for f in options["formats"] if f == "html")
     formats = options
-    return _Plan(out, _parse_k(args.k), _parse_range(args.k_range), parse_min_silhouette(args.min_silhouette),
+    return _Plan(out, _parse_k(args.k), _parse_range(args.k_range), args.min_silhouette,
                  _parse_names(args.names), prep, formats)
 
 

@@ -27,8 +27,7 @@ import pandas as pd
 from analysis import layers
 from analysis._util import json_clean
 from analysis.cli.embed import Progress, add_corpus_arguments, add_engine_arguments, load_occurrences, make_engine
-from analysis.cli._common import (add_min_silhouette_argument, add_preset_arguments, figure_options,
-                                 parse_min_silhouette, prepare_out_dir)
+from analysis.cli._common import add_min_silhouette_argument, add_preset_arguments, figure_options, prepare_out_dir
 from analysis.errors import ConfigError, CorpusError
 
 
@@ -126,12 +125,10 @@ def sense_labels(X, periods, occ, args):
         return labels, names, sense_info(f"column {args.sense_column!r}", len(names))
     inside = periods.codes >= 0
     labels = np.full(len(X), NOISE_LABEL)
-    k = args.k if args.k == "auto" else int(args.k)
-    min_sil = parse_min_silhouette(args.min_silhouette)
+    k, min_sil = (args.k if args.k == "auto" else int(args.k)), args.min_silhouette
     labels[inside], res = cluster_labels(X[inside], method=args.clusters, k=k, seed=args.seed, min_silhouette=min_sil)
-    info = sense_info("clusters", res.k, method=args.clusters, k_choice=args.k, seed=args.seed,
-                      silhouette=res.silhouette or {}, notice=res.notice, min_silhouette=min_sil)
-    return labels, None, info
+    return labels, None, sense_info("clusters", res.k, method=args.clusters, k_choice=args.k, seed=args.seed,
+                                    silhouette=res.silhouette or {}, notice=res.notice, min_silhouette=min_sil)
 
 
 def _add_model_arguments(p: argparse.ArgumentParser) -> None:
@@ -380,8 +377,7 @@ def rank_layer(occ, X, args, gold=None):
 
     options = S.RankOptions.build(
         senses="column" if args.senses == "column" else "clusters", sense_column=args.sense_column,
-        cluster_method=args.clusters, k=args.k if args.k == "auto" else int(args.k),
-        min_silhouette=parse_min_silhouette(args.min_silhouette),
+        cluster_method=args.clusters, k=args.k if args.k == "auto" else int(args.k), min_silhouette=args.min_silhouette,
         n_permutations=args.permutations, n_bootstrap=args.boot, ci=args.ci, seed=args.seed,
         how_to_drop=DROP_HINT, **thin_options(args), **period_kwargs(occ, args))
     ranking, results, skipped = S.shift_many(occ, X, options)
