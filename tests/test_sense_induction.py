@@ -235,12 +235,13 @@ def test_cli_three_planted_senses(monkeypatch, tmp_path):
     assert rec["centroid_accuracy"] == pytest.approx(1.0)
 
 
-def test_cli_graph_options_reach_the_clustering(monkeypatch, tmp_path):
+def test_cli_graph_options_reach_the_clustering(monkeypatch, tmp_path, capsys):
     X, y = three_blobs(n=30, seed=10)
     rc, out = _planted_cli(monkeypatch, tmp_path, X, list(y), ["--method", "correlation", "--threshold", "0.97"])
     assert rc == 0
     (rec,) = json.loads((out / "metrics.json").read_text())
     assert rec["clustering"]["threshold"] == 0.97 and rec["method"] == "correlation"
     (tmp_path / "b").mkdir()
-    rc, _ = _planted_cli(monkeypatch, tmp_path / "b", X, list(y), ["--min-silhouette", "x"])
-    assert rc == 2
+    with pytest.raises(SystemExit) as exc:  # refused while the arguments are read, as argparse refuses any bad value
+        _planted_cli(monkeypatch, tmp_path / "b", X, list(y), ["--min-silhouette", "x"])
+    assert exc.value.code == 2 and "cannot read --min-silhouette 'x'" in capsys.readouterr().err
