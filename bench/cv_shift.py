@@ -126,6 +126,13 @@ def cross_validate(table, metric, gold: pd.Series, splits) -> dict:
             "_rho_at": rho_at}
 
 
+def gold_splits(golds: dict, targets, args):
+    """Per gold: its name, its values for the targets (sorted by target) and the seeded halvings of those targets."""
+    for gname, gold in golds.items():
+        vals = pd.Series(cv_data.gold_values(gold, [w.name for w in targets])).sort_index()
+        yield gname, vals, cv_data.halvings(list(vals.index), args.splits, args.seed)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--splits", type=int, default=20)
@@ -144,9 +151,7 @@ def main(argv=None) -> int:
           f"{args.splits} halvings per gold\n")
     print(f"{'gold':<8} {'metric':<4} | {'in-sample best rule':<20} {'rho':>6} {'95 % CI':>16} | "
           f"{'CV rho':>7} {'sd':>5} | {'default rho':>11} {'95 % CI':>16} {'held-out':>8} | chosen")
-    for gname, gold in golds.items():
-        vals = pd.Series(cv_data.gold_values(gold, [w.name for w in targets])).sort_index()
-        splits = cv_data.halvings(list(vals.index), args.splits, args.seed)
+    for gname, vals, splits in gold_splits(golds, targets, args):
         for metric in ("apd", "prt"):
             r = cross_validate(table, metric, vals, splits)
             d_rho = r["per_rule"][default]
@@ -179,9 +184,7 @@ def jsd_part(targets, golds, default: str, args, out: dict) -> None:
           f" shipped = {shipped!r}, old = {old!r}")
     print(f"{'gold':<8} {'choice':<20} | {'in-sample best':<24} {'rho':>6} {'95 % CI':>16} | {'CV rho':>7} {'sd':>5} |"
           f" {'shipped':>7} {'95 % CI':>16} {'held-out':>8} | {'old':>6} {'held-out':>8} | chosen")
-    for gname, gold in golds.items():
-        vals = pd.Series(cv_data.gold_values(gold, [w.name for w in targets])).sort_index()
-        splits = cv_data.halvings(list(vals.index), args.splits, args.seed)
+    for gname, vals, splits in gold_splits(golds, targets, args):
         for choice, sub in (("threshold", table[table.layer_rule == default]), ("threshold x layer", table)):
             r = cross_validate(sub, "jsd", vals, splits)
             rho_at = r.pop("_rho_at")

@@ -226,22 +226,29 @@ def test_senses_more_models_box_refuses_paths_outside_allowed_roots(cache_dir, t
     assert at.button(key="senses_cmp_go").disabled
 
 
-@pytest.mark.parametrize("n_senses", [1, 3])
-def test_senses_page_default_clustering_finds_one_sense_or_three(cache_dir, tmp_path, monkeypatch, n_senses):
-    """Issue 14, planted vectors: one tight blob with one gold label -> the page's default clustering (k by silhouette
-    with the one-sense test) induces one cluster and scores it ARI 1, with the classifiers skipped; three separated
-    blobs -> three clusters matching the gold senses."""
+def _planted_app(tmp_path, monkeypatch, n: int, n_senses: int):
+    """The Senses page (PCA) on ``n`` planted occurrences in ``n_senses`` senses with gold labels (tests/bigset.py:
+    a blob of vectors per sense); (occurrences, AppTest)."""
     from tests.bigset import TARGET, make_bigset
 
     monkeypatch.setenv("SENSESCOPE_DATA_ROOTS", str(tmp_path))
-    path, occ = make_bigset(tmp_path / "planted", 300, n_senses=n_senses, labels=True)
-    assert occ["label"].nunique() == n_senses
+    path, occ = make_bigset(tmp_path / "planted", n, n_senses=n_senses, labels=True)
     at = AppTest.from_file(APP, default_timeout=600)
     for key, value in dict(corpus_kind="path", corpus_path=str(path), target=TARGET,
                            senses_projection="pca").items():
         at.session_state[key] = value
     at.run()
     at.switch_page(PAGE).run()
+    return occ, at
+
+
+@pytest.mark.parametrize("n_senses", [1, 3])
+def test_senses_page_default_clustering_finds_one_sense_or_three(cache_dir, tmp_path, monkeypatch, n_senses):
+    """Issue 14, planted vectors: one tight blob with one gold label -> the page's default clustering (k by silhouette
+    with the one-sense test) induces one cluster and scores it ARI 1, with the classifiers skipped; three separated
+    blobs -> three clusters matching the gold senses."""
+    occ, at = _planted_app(tmp_path, monkeypatch, 300, n_senses)
+    assert occ["label"].nunique() == n_senses
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.selectbox(key="senses_method").value == "kmeans" and at.toggle(key="senses_one_sense").value
     labels = at.session_state["cluster_labels"]
@@ -264,17 +271,9 @@ def test_senses_page_graph_methods_choose_k_themselves(cache_dir, tmp_path, monk
     """Issue 14: affinity propagation, correlation clustering and Chinese Whispers are offered on the page with their
     own setting, run on the full vectors and give what analysis.senses.cluster_vectors gives for the same setting."""
     from analysis import senses as S
-    from tests.bigset import TARGET, make_bigset
     from ui.senses import prepared_vectors
 
-    monkeypatch.setenv("SENSESCOPE_DATA_ROOTS", str(tmp_path))
-    path, _ = make_bigset(tmp_path / "planted", 200, n_senses=3, labels=True)
-    at = AppTest.from_file(APP, default_timeout=600)
-    for key, value in dict(corpus_kind="path", corpus_path=str(path), target=TARGET,
-                           senses_projection="pca").items():
-        at.session_state[key] = value
-    at.run()
-    at.switch_page(PAGE).run()
+    _, at = _planted_app(tmp_path, monkeypatch, 200, 3)
     es = at.session_state["embset"]
     X = prepared_vectors(es, S.DEFAULT_LAYER, S.DEFAULT_PREPROCESSING)
     for method, key, value in [("affinity", "senses_preference", 0.1), ("correlation", "senses_threshold", 0.3),
