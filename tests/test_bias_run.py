@@ -251,19 +251,19 @@ def test_minilm_reproduces_the_flowers_insects_association(minilm_path):
 
 
 def test_resolve_layers_reads_every_layer_spec(lm):
-    from analysis.bias import resolve_layers
+    from analysis.bias import model_layers
     from analysis.errors import ConfigError
 
     top = lm.n_layers - 1
-    assert resolve_layers(lm, None) == [top]
-    assert resolve_layers(lm, "all") == list(range(lm.n_layers))
-    assert resolve_layers(lm, "1-2") == [1, 2]
-    assert resolve_layers(lm, [-1, 0, -1]) == [0, top]
-    assert resolve_layers(lm, 2) == [2]
+    assert model_layers(lm, None) == [top]
+    assert model_layers(lm, "all") == list(range(lm.n_layers))
+    assert model_layers(lm, "1-2") == [1, 2]
+    assert model_layers(lm, [-1, 0, -1]) == [0, top]
+    assert model_layers(lm, 2) == [2]
     with pytest.raises(ConfigError, match=f"layer {lm.n_layers + 5} is not in model"):
-        resolve_layers(lm, lm.n_layers + 5)
+        model_layers(lm, lm.n_layers + 5)
     with pytest.raises(ConfigError, match="cannot read"):
-        resolve_layers(lm, "last")
+        model_layers(lm, "last")
 
 
 def test_encoding_cache_is_bounded_and_forgets_the_least_recently_used(lm):

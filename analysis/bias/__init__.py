@@ -36,7 +36,7 @@ from analysis.bias.encoding import EncodingCache
 from analysis.bias.query import LEVELS, SET_KEYS, BiasTestError, Occurrence, TermSet, WeatQuery, apply_templates
 from analysis.bias.results import NOTES, RECORD_KEYS, BiasResult, format_table, items_frame, results_frame
 from analysis.bias.runner import (DEFAULT_POOLING, ProgressFn, RunOptions, apply_holm, encode_level, require_level,
-                                  resolve_layers, run_bias, run_parameters, run_query)
+                                  model_layers, run_bias, run_parameters, run_query)
 from analysis.bias.statistics import (DEFAULT_BOOTSTRAP, DEFAULT_PERMUTATIONS, WeatSettings, WeatStatistics,
                                       association, bootstrap_ci, effect_size, holm, n_partitions, permutation_pvalue,
                                       weat, weat_from_associations)
@@ -45,5 +45,5 @@ __all__ = ["DEFAULT_BOOTSTRAP", "DEFAULT_PERMUTATIONS", "DEFAULT_POOLING", "LEVE
            "BiasResult", "BiasTestError", "EncodingCache", "Occurrence", "ProgressFn", "RunOptions", "TermSet",
            "WeatQuery", "WeatSettings", "WeatStatistics", "apply_holm", "apply_templates", "association",
            "bootstrap_ci", "effect_size", "encode_level", "format_table", "holm", "items_frame", "n_partitions",
-           "permutation_pvalue", "require_level", "resolve_layers", "results_frame", "run_bias", "run_parameters",
+           "permutation_pvalue", "require_level", "model_layers", "results_frame", "run_bias", "run_parameters",
            "run_query", "weat", "weat_from_associations"]

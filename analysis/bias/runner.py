@@ -75,7 +75,7 @@ class RunOptions:
                 "unit": self.unit, "pooling": {lv: self.pooling_for(lv) for lv in LEVELS}}
 
 
-def resolve_layers(lm, layers) -> list[int]:
+def model_layers(lm, layers) -> list[int]:
     """The hidden states a layer spec names for ``lm``, ascending and without repeats.
 
     Any spec :mod:`analysis.layers` reads (``6``, ``"4-6"``, ``[1, 4, -1]``; 0 = the embedding layer, negative counts
@@ -152,7 +152,7 @@ def run_query(query: WeatQuery, lm, level: str, options: RunOptions | None = Non
     opts = RunOptions.of(options, level, **settings)
     require_level(query, level)
     cache = cache if cache is not None else EncodingCache()
-    layer_idx = resolve_layers(lm, opts.layers)
+    layer_idx = model_layers(lm, opts.layers)
     t0 = time.perf_counter()
     kept, missing = _usable_items(query, lm, level, cache)
     groups = _word_groups(query, level, kept, opts.unit)
@@ -217,7 +217,7 @@ def encode_level(queries: Sequence[WeatQuery], lm, level: str, options: RunOptio
     opts = options or RunOptions()
     items = [it for q in queries for s in _level_items(q, level) for it in s]
     kept = [it for it in items if not cache.unknown(lm, [_probe(it, level)])]
-    cache.vectors(lm, level, opts.pooling_for(level), kept, resolve_layers(lm, opts.layers),
+    cache.vectors(lm, level, opts.pooling_for(level), kept, model_layers(lm, opts.layers),
                   batch_size=opts.batch_size)
     return len(items)
 
@@ -286,7 +286,7 @@ def run_bias(queries: Sequence[WeatQuery], models: Sequence, options: RunOptions
     results = []
     for m in models:
         lm = load_model(m) if (m is None or isinstance(m, str)) else m
-        resolve_layers(lm, opts.layers)  # a layer the model lacks fails before any encoding starts
+        model_layers(lm, opts.layers)  # a layer the model lacks fails before any encoding starts
         for level in levels:
             todo = [q for lv, q in plan if lv == level]
             if todo:

@@ -75,7 +75,7 @@ def _levels(args) -> list[str]:
 
 def _layers(args):
     """None (the last layer), "all", or the ``--layer`` spec as typed, read here so that a typo stops the run before
-    any model is loaded (:func:`analysis.bias.resolve_layers` resolves it per model)."""
+    any model is loaded (:func:`analysis.bias.model_layers` resolves it per model)."""
     from analysis import layers as layer_specs
 
     if args.all_layers:
