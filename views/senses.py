@@ -11,11 +11,12 @@ from analysis import senses as S
 from analysis.corpus import kwic, kwic_html, kwic_table
 from analysis.errors import SenseScopeError
 from analysis.plots import senses as P
-from ui import cached, jobs, state, widgets
+from ui import jobs, state, widgets
 from ui import curate as uc
 from ui import explore as ue
 from ui import kwic as uk
 from ui import senses as us
+from ui import senses_sections as sections
 from ui.widgets import md_escape
 
 st.title("Senses")
@@ -276,110 +277,11 @@ if cl.silhouette:
                        params=params, key="senses_silhouette")
 
 # ---------------------------------------------------------------------------------------------------- gold scores
-# gold: labels with at least two senses (classifiers, comparison, descriptions); one_sense: every labelled occurrence
-# has the same label, a normal case for a stable word: the clusters are still scored against it.
-gold = one_sense = None
-if "label" in occ.columns:
-    g = occ["label"].astype("object").where(occ["label"].notna(), None)
-    if g.dropna().nunique() >= 2:
-        gold = g.to_numpy()
-    elif g.notna().sum() >= 2:
-        one_sense = g.to_numpy()
-scored = gold if gold is not None else one_sense
-st.subheader("Agreement with known senses")
-if scored is None and "label" in occ.columns and occ["label"].notna().any():
-    st.info("Only one occurrence has a gold label; scoring needs at least two. Choose another label column on the "
-            "Corpus page, or a corpus with more labelled occurrences.")
-elif scored is None:
-    st.info("The corpus has no gold sense labels. Name a label column on the Corpus page to score the clusters.")
-else:
-    split_cols = [c for c in occ.columns if c not in {"label", "text"} and
-                  {"train", "test"} <= set(occ[c].astype(str).str.strip().str.lower().unique())]
-    split = None
-    if split_cols:
-        sc_choice = st.radio("Evaluate with", ["cross-validation"] + split_cols, horizontal=True, key="senses_split",
-                             format_func=lambda c: c if c == "cross-validation" else f"train/test split ({c})")
-        if sc_choice != "cross-validation":
-            split = occ[sc_choice].astype(str).str.strip().str.lower().to_numpy()
-    mask = np.ones(n, dtype=bool) if split is None else split == "test"
-    try:
-        scores = S.score_clusters(scored[mask], cl.labels[mask])
-        table = S.contingency_table(scored[mask], cl.labels[mask], cluster_names=name_map)
-    except SenseScopeError as exc:
-        widgets.error(exc)
-        scores = None
-    if scores is not None:
-        m = st.columns(6)
-        for col, (lab, val) in zip(m, [("Purity", scores.purity), ("Inverse purity", scores.inverse_purity),
-                                       ("Purity F", scores.purity_f), ("ARI", scores.ari), ("NMI", scores.nmi),
-                                       ("V-measure", scores.v_measure)]):
-            col.metric(lab, f"{val:.3f}")
-        st.caption(f"On {scores.n} occurrences with a gold label{' (test split)' if split is not None else ''}: "
-                   f"{scores.k} clusters vs {scores.n_labels} gold senses. Purity alone rises with k (one cluster "
-                   f"per occurrence has purity 1); read it with inverse purity, their harmonic mean (purity F), ARI "
-                   f"or NMI, which do not reward extra clusters.")
-        h1, h2 = st.columns([3, 2])
-        with h1:
-            widgets.figure(P.plot_contingency(table, title="Clusters × gold senses"),
-                           name=f"senses_contingency_{target}", params=params, key="senses_contingency")
-        with h2:
-            st.markdown("**Predicting the known meanings**")
-            pr, note = None, None
-            if gold is None:
-                only = pd.Series(one_sense).dropna().astype(str).unique()[0]
-                note = (f"Every occurrence has the same gold label ({only!r}): the clusters are scored against it "
-                        f"(one cluster scores ARI 1). The classifiers, which need two senses, are skipped.")
-                st.info(md_escape(note))
-            else:
-                try:
-                    pr = us.probe(es.key, layer_name, prep, tuple(gold), None if split is None else tuple(split),
-                                  seed, X)
-                except SenseScopeError as exc:
-                    note = f"classifiers skipped: {exc}"
-                    st.info(md_escape(note))
-            if pr is not None:
-                p1, p2 = st.columns(2)
-                p1.metric("Centroid accuracy", f"{pr.centroid_accuracy:.3f}")
-                p2.metric("Centroid macro-F1", f"{pr.centroid_macro_f1:.3f}")
-                p1.metric("LogReg accuracy", f"{pr.logreg_accuracy:.3f}")
-                p2.metric("LogReg macro-F1", f"{pr.logreg_macro_f1:.3f}")
-                how = (f"fitted on {pr.n_train} train, scored on {pr.n_test} test occurrences" if pr.mode == "split"
-                       else f"stratified {pr.n_splits}-fold cross-validation over {pr.n_train} occurrences (seed {seed})")
-                if pr.notice:
-                    st.caption(pr.notice)
-                st.caption(f"Nearest sense centroid by cosine (the CoarseWSD-20 1-NN method) and logistic regression "
-                           f"on standardised vectors; {how}.")
-            metrics_row = {"model": es.model, "layer": layer_name, **scores.to_dict(),
-                           **(pr.to_dict() if pr is not None else {}), "classifier_note": note}
-            widgets.table(pd.DataFrame([metrics_row]), name=f"senses_metrics_{target}", params=params,
-                          key="senses_metrics", hide_index=True)
+run = sections.PageRun(es, occ, n, target, layer_name, prep, seed, X, cl, name_map, params)
+gold, one_sense, split = sections.gold_scores(run)
 
 # --------------------------------------------------------------------------------------------- cluster descriptions
-st.subheader("What the clusters are about")
-forms = set(occ["form"].astype(str).str.lower()) if "form" in occ.columns else set()
-desc, nearest = us.describe(signature, tuple(sorted(names.items())), None if gold is None else uk.signature(gold),
-                            X, cl.labels, occ, forms, gold)
-with st.form("senses_naming"):
-    st.caption("Name the clusters: the names are used in every figure and export (and by the Shift page).")
-    cols = st.columns(min(4, max(1, len(desc))))
-    new_names = {}
-    for i, row in enumerate(desc.itertuples()):
-        new_names[int(row.cluster)] = cols[i % len(cols)].text_input(
-            f"Cluster {row.cluster} ({row.size})", value=names.get(int(row.cluster), ""), key=f"senses_name_{signature}_{row.cluster}",
-            placeholder=row.words.split(", ")[0] if row.words else "")
-    if st.form_submit_button("Apply names"):
-        names.clear()
-        names.update({c: v.strip() for c, v in new_names.items() if v.strip()})
-        st.rerun()
-widgets.table(desc, name=f"senses_clusters_{target}", params=params, key="senses_desc", hide_index=True,
-              column_config={"share": st.column_config.NumberColumn(format="%.2f"),
-                             "words": st.column_config.TextColumn("distinctive words (class TF-IDF)", width="large")})
-with st.expander("Occurrences nearest each cluster centre"):
-    rows = np.unique(nearest["index"].to_numpy())  # only the few listed occurrences are cut into KWIC lines
-    near = nearest.merge(kwic_table(occ.iloc[rows]).reset_index(drop=True).assign(index=rows), on="index")
-    near.insert(1, "name", [name_map[int(c)] for c in near["cluster"]])
-    widgets.table(near.drop(columns=["index"]), name=f"senses_nearest_{target}", params=params, key="senses_nearest",
-                  hide_index=True)
+sections.descriptions(run, signature, names, gold)
 
 # ------------------------------------------------------------------------------------ curation, KWIC and collocates
 picks = {"selection": ue.rows_of(occ, picked)} if picked else {}
@@ -401,71 +303,4 @@ uk.collocates_section(occ, groups=kw_groups, key="senses_coll", params=params, n
                       cache_key=es.key)
 
 # --------------------------------------------------------------------------------------- model and layer comparison
-st.subheader("Compare models and layers")
-if gold is None:
-    st.info("The comparison scores models against gold senses; this corpus has "
-            + ("one only." if one_sense is not None else "none."))
-else:
-    n_gold = int(pd.Series(gold).dropna().astype(str).nunique())
-    st.caption(f"For every layer of each model (one line per model in the chart, one row per model and layer in the "
-               f"table): {methods[method]} with k = {n_gold} (the number of gold senses) in every row, the vector "
-               f"preparation above, scored as above. Embeddings are cached per model; the comparison runs in the "
-               f"background.")
-    choices = state.known_models()
-    current = state.get("model") or ""
-    if current not in choices:
-        choices.append(current)
-    pick = st.multiselect("Models", choices, default=[current], key="senses_cmp_models",
-                          format_func=lambda m: "all-MiniLM-L6-v2 (packaged)" if m == "" else m)
-    extra = st.text_input("More models (hub ids in the local cache or local folders, comma-separated)",
-                          key="senses_cmp_extra")
-    typed, refused = [], False
-    for m in (m.strip() for m in extra.split(",")):
-        if not m:
-            continue
-        try:
-            typed.append(state.checked_model(m))  # a path must lie under the allowed folders
-        except SenseScopeError as exc:
-            widgets.error(exc)
-            refused = True
-    models = list(dict.fromkeys(pick + typed))
-    split_t = None if split is None else tuple(split)
-    cmp_key = us.comparison_key(es.key, models, tuple(gold), split_t, method, prep, seed)
-    if st.button("Compare", key="senses_cmp_go", disabled=not models or refused):
-        st.session_state["senses_cmp_request"] = (target, cmp_key, models)
-    request = st.session_state.get("senses_cmp_request")
-    if request is not None and request[0] == target:
-        _, req_key, req_models = request
-        if jobs.registry().get(req_key) is None:  # about to start: resolve the (Streamlit-cached) models here
-            loaded = []
-            for mname in req_models:
-                try:
-                    loaded.append((mname, cached.model(mname or None)))
-                except SenseScopeError:
-                    loaded.append((mname, None))  # the job reports it with the other models' results
-        else:
-            loaded = [(m, None) for m in req_models]
-        try:
-            found = jobs.checked(req_key, us.comparison_work, occ, loaded, tuple(gold), split_t, method, prep, seed,
-                                 label=f"Comparing {len(req_models)} model(s) over their layers")
-        except Exception as exc:
-            widgets.error(exc)
-            st.session_state.pop("senses_cmp_request", None)
-            found = None
-        if found is not None:
-            st.session_state.pop("senses_cmp_request", None)
-            st.session_state["senses_comparison"] = (target, found[0], found[1], req_models)
-    cmp = st.session_state.get("senses_comparison")
-    if cmp is not None and cmp[0] == target:
-        _, comp, failed, cmp_models = cmp
-        for line in failed:
-            st.error(md_escape(line))
-    if cmp is not None and cmp[0] == target and comp is not None:
-        score_names = {k: v for k, v in P.SCORE_NAMES.items() if k in comp.columns}
-        score = st.selectbox("Score", list(score_names), format_func=score_names.get, key="senses_cmp_score",
-                             index=list(score_names).index("ari"))
-        cmp_params = {**params, "models": cmp_models, "k": "gold", "k_gold": n_gold}
-        widgets.figure(P.plot_layer_comparison(comp, score=score, title=f"{score_names[score]} by layer — {target}"),
-                       name=f"senses_comparison_{score}_{target}", params=cmp_params, key="senses_cmp_fig")
-        widgets.table(comp, name=f"senses_comparison_{target}", params=cmp_params, key="senses_cmp_table",
-                      hide_index=True)
+sections.comparison(run, gold, one_sense, split, method, methods[method])
