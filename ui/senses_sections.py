@@ -40,8 +40,8 @@ def gold_scores(run: "PageRun"):
     es, occ, n, target, layer_name, prep, seed = run.es, run.occ, run.n, run.target, run.layer_name, run.prep, run.seed
     X, cl, name_map, params = run.X, run.cl, run.name_map, run.params
     split = None
-    # gold: labels with at least two senses (classifiers, comparison, descriptions); one_sense: every labelled occurrence
-    # has the same label, a normal case for a stable word: the clusters are still scored against it.
+    # gold: labels with at least two senses (classifiers, comparison, descriptions); one_sense: every labelled
+    # occurrence has the same label, a normal case for a stable word: the clusters are still scored against it.
     gold = one_sense = None
     if "label" in occ.columns:
         g = occ["label"].astype("object").where(occ["label"].notna(), None)
@@ -61,7 +61,8 @@ def gold_scores(run: "PageRun"):
                       {"train", "test"} <= set(occ[c].astype(str).str.strip().str.lower().unique())]
         split = None
         if split_cols:
-            sc_choice = st.radio("Evaluate with", ["cross-validation"] + split_cols, horizontal=True, key="senses_split",
+            sc_choice = st.radio("Evaluate with", ["cross-validation"] + split_cols, horizontal=True,
+                                 key="senses_split",
                                  format_func=lambda c: c if c == "cross-validation" else f"train/test split ({c})")
             if sc_choice != "cross-validation":
                 split = occ[sc_choice].astype(str).str.strip().str.lower().to_numpy()
@@ -79,9 +80,9 @@ def gold_scores(run: "PageRun"):
                                            ("V-measure", scores.v_measure)]):
                 col.metric(lab, f"{val:.3f}")
             st.caption(f"On {scores.n} occurrences with a gold label{' (test split)' if split is not None else ''}: "
-                       f"{scores.k} clusters vs {scores.n_labels} gold senses. Purity alone rises with k (one cluster "
-                       f"per occurrence has purity 1); read it with inverse purity, their harmonic mean (purity F), ARI "
-                       f"or NMI, which do not reward extra clusters.")
+                       f"{scores.k} clusters vs {scores.n_labels} gold senses. Purity alone rises with k (one "
+                       f"cluster per occurrence has purity 1); read it with inverse purity, their harmonic mean "
+                       f"(purity F), ARI or NMI, which do not reward extra clusters.")
             h1, h2 = st.columns([3, 2])
             with h1:
                 widgets.figure(P.plot_contingency(table, title="Clusters × gold senses"),
@@ -107,12 +108,14 @@ def gold_scores(run: "PageRun"):
                     p2.metric("Centroid macro-F1", f"{pr.centroid_macro_f1:.3f}")
                     p1.metric("LogReg accuracy", f"{pr.logreg_accuracy:.3f}")
                     p2.metric("LogReg macro-F1", f"{pr.logreg_macro_f1:.3f}")
-                    how = (f"fitted on {pr.n_train} train, scored on {pr.n_test} test occurrences" if pr.mode == "split"
-                           else f"stratified {pr.n_splits}-fold cross-validation over {pr.n_train} occurrences (seed {seed})")
+                    how = (f"fitted on {pr.n_train} train, scored on {pr.n_test} test occurrences"
+                           if pr.mode == "split" else
+                           f"stratified {pr.n_splits}-fold cross-validation over {pr.n_train} occurrences "
+                           f"(seed {seed})")
                     if pr.notice:
                         st.caption(pr.notice)
-                    st.caption(f"Nearest sense centroid by cosine (the CoarseWSD-20 1-NN method) and logistic regression "
-                               f"on standardised vectors; {how}.")
+                    st.caption(f"Nearest sense centroid by cosine (the CoarseWSD-20 1-NN method) and logistic "
+                               f"regression on standardised vectors; {how}.")
                 metrics_row = {"model": es.model, "layer": layer_name, **scores.to_dict(),
                                **(pr.to_dict() if pr is not None else {}), "classifier_note": note}
                 widgets.table(pd.DataFrame([metrics_row]), name=f"senses_metrics_{target}", params=params,
@@ -133,7 +136,8 @@ def descriptions(run: "PageRun", signature: str, names: dict, gold) -> None:
         new_names = {}
         for i, row in enumerate(desc.itertuples()):
             new_names[int(row.cluster)] = cols[i % len(cols)].text_input(
-                f"Cluster {row.cluster} ({row.size})", value=names.get(int(row.cluster), ""), key=f"senses_name_{signature}_{row.cluster}",
+                f"Cluster {row.cluster} ({row.size})", value=names.get(int(row.cluster), ""),
+                key=f"senses_name_{signature}_{row.cluster}",
                 placeholder=row.words.split(", ")[0] if row.words else "")
         if st.form_submit_button("Apply names"):
             names.clear()
@@ -141,12 +145,14 @@ def descriptions(run: "PageRun", signature: str, names: dict, gold) -> None:
             st.rerun()
     widgets.table(desc, name=f"senses_clusters_{target}", params=params, key="senses_desc", hide_index=True,
                   column_config={"share": st.column_config.NumberColumn(format="%.2f"),
-                                 "words": st.column_config.TextColumn("distinctive words (class TF-IDF)", width="large")})
+                                 "words": st.column_config.TextColumn("distinctive words (class TF-IDF)",
+                                                                      width="large")})
     with st.expander("Occurrences nearest each cluster centre"):
         rows = np.unique(nearest["index"].to_numpy())  # only the few listed occurrences are cut into KWIC lines
         near = nearest.merge(kwic_table(occ.iloc[rows]).reset_index(drop=True).assign(index=rows), on="index")
         near.insert(1, "name", [name_map[int(c)] for c in near["cluster"]])
-        widgets.table(near.drop(columns=["index"]), name=f"senses_nearest_{target}", params=params, key="senses_nearest",
+        widgets.table(near.drop(columns=["index"]), name=f"senses_nearest_{target}", params=params,
+                      key="senses_nearest",
                       hide_index=True)
 
 
@@ -159,10 +165,10 @@ def comparison(run: "PageRun", gold, one_sense, split, method: str, method_label
                 + ("one only." if one_sense is not None else "none."))
     else:
         n_gold = int(pd.Series(gold).dropna().astype(str).nunique())
-        st.caption(f"For every layer of each model (one line per model in the chart, one row per model and layer in the "
-                   f"table): {method_label} with k = {n_gold} (the number of gold senses) in every row, the vector "
-                   f"preparation above, scored as above. Embeddings are cached per model; the comparison runs in the "
-                   f"background.")
+        st.caption(f"For every layer of each model (one line per model in the chart, one row per model and layer in "
+                   f"the table): {method_label} with k = {n_gold} (the number of gold senses) in every row, the "
+                   f"vector preparation above, scored as above. Embeddings are cached per model; the comparison runs "
+                   f"in the background.")
         choices = state.known_models()
         current = state.get("model") or ""
         if current not in choices:
@@ -217,7 +223,8 @@ def comparison(run: "PageRun", gold, one_sense, split, method: str, method_label
             score = st.selectbox("Score", list(score_names), format_func=score_names.get, key="senses_cmp_score",
                                  index=list(score_names).index("ari"))
             cmp_params = {**params, "models": cmp_models, "k": "gold", "k_gold": n_gold}
-            widgets.figure(P.plot_layer_comparison(comp, score=score, title=f"{score_names[score]} by layer — {target}"),
+            widgets.figure(P.plot_layer_comparison(comp, score=score,
+                                                   title=f"{score_names[score]} by layer — {target}"),
                            name=f"senses_comparison_{score}_{target}", params=cmp_params, key="senses_cmp_fig")
             widgets.table(comp, name=f"senses_comparison_{target}", params=cmp_params, key="senses_cmp_table",
                           hide_index=True)
