@@ -289,3 +289,12 @@ def test_senses_page_graph_methods_choose_k_themselves(cache_dir, tmp_path, monk
         # the three planted senses (at the default cosine 0.875 these vectors make one cluster: the setting is used)
         assert len(set(got)) == 3, (method, np.bincount(got))
         assert not any(t.label == "Auto k" for t in at.toggle)  # these methods have no k to choose
+
+
+def test_senses_comparison_caption_says_a_graph_method_finds_k_itself(cache_dir, tiny_bert):
+    """With a method that chooses k itself the caption must not promise k = the number of gold senses."""
+    at = _senses_app(tiny_bert)
+    at.selectbox(key="senses_method").set_value("chinese_whispers").run()
+    assert not at.exception, at.exception
+    cap = next(c.value for c in at.caption if "For every layer of each model" in c.value)
+    assert "finds the number of clusters itself" in cap and "number of gold senses" not in cap, cap

@@ -165,10 +165,11 @@ def comparison(run: "PageRun", gold, one_sense, split, method: str, method_label
                 + ("one only." if one_sense is not None else "none."))
     else:
         n_gold = int(pd.Series(gold).dropna().astype(str).nunique())
+        how_k = (f"with k = {n_gold} (the number of gold senses) in every row" if method in ("kmeans", "agglomerative")
+                 else "which finds the number of clusters itself (the table's k column gives it for every row)")
         st.caption(f"For every layer of each model (one line per model in the chart, one row per model and layer in "
-                   f"the table): {method_label} with k = {n_gold} (the number of gold senses) in every row, the "
-                   f"vector preparation above, scored as above. Embeddings are cached per model; the comparison runs "
-                   f"in the background.")
+                   f"the table): {method_label} {how_k}, the vector preparation above, scored as above. Embeddings "
+                   f"are cached per model; the comparison runs in the background.")
         choices = state.known_models()
         current = state.get("model") or ""
         if current not in choices:
