@@ -117,9 +117,6 @@ class WindowCounts:
     def __init__(self, vocab: np.ndarray, inside, outside):
         self.vocab, self.inside, self.outside = vocab, inside, outside
 
-    def __len__(self) -> int:
-        return self.inside.shape[0]
-
     def total(self, mask, *, outside: bool = False) -> Counter:
         """The summed counts of the rows where ``mask`` is true, as a Counter {word: count}."""
         M = self.outside if outside else self.inside
