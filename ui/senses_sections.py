@@ -14,6 +14,8 @@ from analysis.corpus import kwic_table
 from analysis.errors import SenseScopeError
 from analysis.plots import senses as P
 from ui import cached, jobs, state, widgets
+from ui import curate as uc
+from ui import explore as ue
 from ui import kwic as uk
 from ui import senses as us
 from ui.widgets import md_escape
@@ -32,16 +34,17 @@ class PageRun(NamedTuple):
     cl: S.ClusterResult
     name_map: dict
     params: dict
+    cnames: np.ndarray
+    order: list
+    signature: str
+    names: dict
+    layer_spec: object
 
 
-def gold_scores(run: "PageRun"):
-    """Agreement with the known senses: cluster scores, the contingency figure and the classifiers;
-    (gold, one_sense, split)."""
-    es, occ, n, target, layer_name, prep, seed = run.es, run.occ, run.n, run.target, run.layer_name, run.prep, run.seed
-    X, cl, name_map, params = run.X, run.cl, run.name_map, run.params
-    split = None
-    # gold: labels with at least two senses (classifiers, comparison, descriptions); one_sense: every labelled
-    # occurrence has the same label, a normal case for a stable word: the clusters are still scored against it.
+def known_senses(occ: pd.DataFrame):
+    """(gold, one_sense): gold = labels with at least two senses (classifiers, comparison, descriptions); one_sense =
+    every labelled occurrence has the same label, a normal case for a stable word: the clusters are still scored
+    against it."""
     gold = one_sense = None
     if "label" in occ.columns:
         g = occ["label"].astype("object").where(occ["label"].notna(), None)
@@ -49,6 +52,61 @@ def gold_scores(run: "PageRun"):
             gold = g.to_numpy()
         elif g.notna().sum() >= 2:
             one_sense = g.to_numpy()
+    return gold, one_sense
+
+
+def _split_choice(occ: pd.DataFrame):
+    """A train/test split column to evaluate with, if the corpus has one and the user picks it (else None)."""
+    split_cols = [c for c in occ.columns if c not in {"label", "text"} and
+                  {"train", "test"} <= set(occ[c].astype(str).str.strip().str.lower().unique())]
+    if split_cols:
+        sc_choice = st.radio("Evaluate with", ["cross-validation"] + split_cols, horizontal=True,
+                             key="senses_split",
+                             format_func=lambda c: c if c == "cross-validation" else f"train/test split ({c})")
+        if sc_choice != "cross-validation":
+            return occ[sc_choice].astype(str).str.strip().str.lower().to_numpy()
+    return None
+
+
+def _classifiers(run: "PageRun", gold, one_sense, split):
+    """Classifiers that predict the known meanings (nearest centroid, logistic regression): (probe result, note)."""
+    es, layer_name, prep, seed, X = run.es, run.layer_name, run.prep, run.seed, run.X
+    st.markdown("**Predicting the known meanings**")
+    pr, note = None, None
+    if gold is None:
+        only = pd.Series(one_sense).dropna().astype(str).unique()[0]
+        note = (f"Every occurrence has the same gold label ({only!r}): the clusters are scored against it "
+                f"(one cluster scores ARI 1). The classifiers, which need two senses, are skipped.")
+        st.info(md_escape(note))
+    else:
+        try:
+            pr = us.probe(es.key, layer_name, prep, tuple(gold), None if split is None else tuple(split), seed, X)
+        except SenseScopeError as exc:
+            note = f"classifiers skipped: {exc}"
+            st.info(md_escape(note))
+    if pr is not None:
+        p1, p2 = st.columns(2)
+        p1.metric("Centroid accuracy", f"{pr.centroid_accuracy:.3f}")
+        p2.metric("Centroid macro-F1", f"{pr.centroid_macro_f1:.3f}")
+        p1.metric("LogReg accuracy", f"{pr.logreg_accuracy:.3f}")
+        p2.metric("LogReg macro-F1", f"{pr.logreg_macro_f1:.3f}")
+        how = (f"fitted on {pr.n_train} train, scored on {pr.n_test} test occurrences"
+               if pr.mode == "split" else
+               f"stratified {pr.n_splits}-fold cross-validation over {pr.n_train} occurrences (seed {seed})")
+        if pr.notice:
+            st.caption(pr.notice)
+        st.caption(f"Nearest sense centroid by cosine (the CoarseWSD-20 1-NN method) and logistic "
+                   f"regression on standardised vectors; {how}.")
+    return pr, note
+
+
+def gold_scores(run: "PageRun"):
+    """Agreement with the known senses: cluster scores, the contingency figure and the classifiers;
+    (gold, one_sense, split)."""
+    es, occ, n, target, layer_name = run.es, run.occ, run.n, run.target, run.layer_name
+    cl, name_map, params = run.cl, run.name_map, run.params
+    split = None
+    gold, one_sense = known_senses(occ)
     scored = gold if gold is not None else one_sense
     st.subheader("Agreement with known senses")
     if scored is None and "label" in occ.columns and occ["label"].notna().any():
@@ -57,15 +115,7 @@ def gold_scores(run: "PageRun"):
     elif scored is None:
         st.info("The corpus has no gold sense labels. Name a label column on the Corpus page to score the clusters.")
     else:
-        split_cols = [c for c in occ.columns if c not in {"label", "text"} and
-                      {"train", "test"} <= set(occ[c].astype(str).str.strip().str.lower().unique())]
-        split = None
-        if split_cols:
-            sc_choice = st.radio("Evaluate with", ["cross-validation"] + split_cols, horizontal=True,
-                                 key="senses_split",
-                                 format_func=lambda c: c if c == "cross-validation" else f"train/test split ({c})")
-            if sc_choice != "cross-validation":
-                split = occ[sc_choice].astype(str).str.strip().str.lower().to_numpy()
+        split = _split_choice(occ)
         mask = np.ones(n, dtype=bool) if split is None else split == "test"
         try:
             scores = S.score_clusters(scored[mask], cl.labels[mask])
@@ -88,34 +138,7 @@ def gold_scores(run: "PageRun"):
                 widgets.figure(P.plot_contingency(table, title="Clusters × gold senses"),
                                name=f"senses_contingency_{target}", params=params, key="senses_contingency")
             with h2:
-                st.markdown("**Predicting the known meanings**")
-                pr, note = None, None
-                if gold is None:
-                    only = pd.Series(one_sense).dropna().astype(str).unique()[0]
-                    note = (f"Every occurrence has the same gold label ({only!r}): the clusters are scored against it "
-                            f"(one cluster scores ARI 1). The classifiers, which need two senses, are skipped.")
-                    st.info(md_escape(note))
-                else:
-                    try:
-                        pr = us.probe(es.key, layer_name, prep, tuple(gold), None if split is None else tuple(split),
-                                      seed, X)
-                    except SenseScopeError as exc:
-                        note = f"classifiers skipped: {exc}"
-                        st.info(md_escape(note))
-                if pr is not None:
-                    p1, p2 = st.columns(2)
-                    p1.metric("Centroid accuracy", f"{pr.centroid_accuracy:.3f}")
-                    p2.metric("Centroid macro-F1", f"{pr.centroid_macro_f1:.3f}")
-                    p1.metric("LogReg accuracy", f"{pr.logreg_accuracy:.3f}")
-                    p2.metric("LogReg macro-F1", f"{pr.logreg_macro_f1:.3f}")
-                    how = (f"fitted on {pr.n_train} train, scored on {pr.n_test} test occurrences"
-                           if pr.mode == "split" else
-                           f"stratified {pr.n_splits}-fold cross-validation over {pr.n_train} occurrences "
-                           f"(seed {seed})")
-                    if pr.notice:
-                        st.caption(pr.notice)
-                    st.caption(f"Nearest sense centroid by cosine (the CoarseWSD-20 1-NN method) and logistic "
-                               f"regression on standardised vectors; {how}.")
+                pr, note = _classifiers(run, gold, one_sense, split)
                 metrics_row = {"model": es.model, "layer": layer_name, **scores.to_dict(),
                                **(pr.to_dict() if pr is not None else {}), "classifier_note": note}
                 widgets.table(pd.DataFrame([metrics_row]), name=f"senses_metrics_{target}", params=params,
@@ -123,9 +146,10 @@ def gold_scores(run: "PageRun"):
     return gold, one_sense, split
 
 
-def descriptions(run: "PageRun", signature: str, names: dict, gold) -> None:
+def descriptions(run: "PageRun", gold) -> None:
     """What the clusters are about: distinctive words, naming, the occurrences nearest each centre."""
     occ, target, X, cl, name_map, params = run.occ, run.target, run.X, run.cl, run.name_map, run.params
+    signature, names = run.signature, run.names
     st.subheader("What the clusters are about")
     forms = set(occ["form"].astype(str).str.lower()) if "form" in occ.columns else set()
     desc, nearest = us.describe(signature, tuple(sorted(names.items())), None if gold is None else uk.signature(gold),
@@ -154,6 +178,31 @@ def descriptions(run: "PageRun", signature: str, names: dict, gold) -> None:
         widgets.table(near.drop(columns=["index"]), name=f"senses_nearest_{target}", params=params,
                       key="senses_nearest",
                       hide_index=True)
+
+
+def curation_and_kwic(run: "PageRun", chart, gold) -> None:
+    """Curating senses (from the clusters, the selection, search hits or named selections), then the KWIC lines and
+    collocates grouped by cluster, curated sense, period and gold label."""
+    es, occ, target, X, cl, names, params = run.es, run.occ, run.target, run.X, run.cl, run.names, run.params
+    cnames, layer_name, prep = run.cnames, run.layer_name, run.prep
+    picked, ex, meta_cols = chart.picked, chart.ex, chart.meta_cols
+    picks = {"selection": ue.rows_of(occ, picked)} if picked else {}
+    if ex.hits is not None and ex.hits.n:
+        picks["hits"] = np.flatnonzero(ex.hits.mask)
+    picks.update({f"named:{nm}": ue.rows_of(occ, ids) for nm, ids in ue.named(es).items()})
+    uc.section(es, occ, labels=cl.labels, names=dict(names), gold=gold, X=X, picks=picks, params=params,
+               source={k: params[k] for k in ("layer", "preprocessing", "clustering", "k", "k_found", "seed")},
+               space=f"layer {layer_name}, {prep.describe()}")
+
+    st.subheader("Keyword in context and collocates")
+    kw_groups = {"cluster": cnames}
+    if uc.curated_labels(es) is not None:
+        kw_groups["your sense"] = uc.curation(es).sense_names()
+    kw_groups.update({c: occ[c].to_numpy() for c in ("period", "label") if c in meta_cols})
+    uk.lines_section(occ, groups=kw_groups, key="senses_kwic", params=params, name=f"senses_kwic_{target}",
+                     cache_key=es.key)
+    uk.collocates_section(occ, groups=kw_groups, key="senses_coll", params=params, name=f"senses_collocates_{target}",
+                          cache_key=es.key)
 
 
 def comparison(run: "PageRun", gold, one_sense, split, method: str, method_label: str) -> None:
