@@ -275,3 +275,37 @@ def key_of(name: str, *parts) -> str:
     for part in parts:
         _feed(h, part)
     return f"{name}:{h.hexdigest()}"
+
+
+def requested(request_slot: str, result_slot: str, fn: Callable[..., Any], *, label: Callable[[list], str],
+              idle: str, prepare: Callable[[list], list] | None = None):
+    """The result of the request a button left in ``st.session_state[request_slot]``: ``(run_key, job_key, *args)``.
+
+    The request runs as job ``job_key`` (``fn(report, *args)``; ``prepare(args)`` first when the job is not started
+    yet, e.g. to load Streamlit-cached models in the script thread); once it has finished, ``(run_key, result)`` is
+    kept in ``st.session_state[result_slot]`` and returned, also on later runs of the page. While the job runs the
+    page stops under its status line (it reruns when the job is done); with no result yet it says ``idle`` and stops.
+    A user error is shown every time the same request is made, a failure once.
+    """
+    from ui import widgets
+
+    request = st.session_state.get(request_slot)
+    if request is not None:
+        _run_key, job_key, *args = request
+        try:
+            work_args = prepare(list(args)) if prepare is not None and registry().get(job_key) is None else args
+            found = checked(job_key, fn, *work_args, label=label(args))
+        except Exception as exc:  # a user error (shown every time the same request is made) or a failure (shown once)
+            widgets.error(exc)
+            st.session_state.pop(request_slot, None)
+            found = None
+        if found is not None:
+            st.session_state.pop(request_slot, None)
+            st.session_state[result_slot] = (_run_key, found)
+    stored = st.session_state.get(result_slot)
+    if stored is None and request is not None:
+        st.stop()  # the job's status line above follows it; the page reruns when it is done
+    if stored is None:
+        st.info(idle)
+        st.stop()
+    return stored
