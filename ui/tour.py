@@ -124,6 +124,14 @@ def _figure(fig, name: str, params: dict) -> None:
                    key=f"tour_fig_{name}", exports=False)  # a class needs the picture, not the download buttons
 
 
+def _finish(text, fig_col, fig, name: str, params: dict, *, look_for: str, page: tuple[str, str]) -> None:
+    """How every step ends: its figure in the right-hand column, what to look for in it, a link to the full page."""
+    with fig_col:
+        _figure(fig, name, params)
+    text.markdown(f"**Look for:** {look_for}")
+    _link(*page)
+
+
 def _short(text: str, start: int, end: int) -> str:
     left, match, right = kwic(text, start, end, 35)
     return f"…{left}[{match}]{right}…"
@@ -155,10 +163,9 @@ def step_vector() -> None:
     df = pd.DataFrame({"similarity": sims, "sense": occ["label"].to_numpy()[others],
                        "kwic": [kwic_html(t, int(s), int(e), 50) for t, s, e in
                                 zip(occ["text"][others], occ["start"][others], occ["end"][others])]})
-    with fig_col:
-        _figure(PT.plot_similarities(df), "vector", {"target": "plane_nn", "occurrence": int(pick)})
-    text.markdown("**Look for:** the first places go mostly to one colour, the chosen occurrence's own sense.")
-    _link("views/corpus.py", "See the occurrences on the Corpus page")
+    _finish(text, fig_col, PT.plot_similarities(df), "vector", {"target": "plane_nn", "occurrence": int(pick)},
+            look_for="the first places go mostly to one colour, the chosen occurrence's own sense.",
+            page=("views/corpus.py", "See the occurrences on the Corpus page"))
 
 
 def step_projection() -> None:
@@ -186,11 +193,10 @@ def step_projection() -> None:
     fig = PS.plot_projection(view, color=colour, title="PCA of the occurrences of plane",
                              hover_fields=[("sense", "label"), ("period", "period")], method="pca",
                              explained=proj.params.get("explained_variance_ratio"))
-    with fig_col:
-        _figure(fig, "projection", {"target": "plane_nn", "projection": "pca", "colour": colour})
-    text.markdown("**Look for:** coloured by period, the old and the new uses sit in different regions — the "
-                  "word changed its main sense.")
-    _link("views/senses.py", "Explore projections on the Senses page")
+    _finish(text, fig_col, fig, "projection", {"target": "plane_nn", "projection": "pca", "colour": colour},
+            look_for="coloured by period, the old and the new uses sit in different regions — the "
+                     "word changed its main sense.",
+            page=("views/senses.py", "Explore projections on the Senses page"))
 
 
 def step_clusters() -> None:
@@ -216,13 +222,13 @@ def step_clusters() -> None:
     m3.metric("ARI", f"{scores.ari:.2f}")
     names = dict(zip(cl.labels, S.cluster_names(cl.labels)))
     table = S.contingency_table(g, cl.labels, cluster_names={int(c): n for c, n in names.items()})
-    with fig_col:
-        _figure(PS.plot_contingency(table, title=f"k-means clusters (k = {k}) against the annotated senses"),
-                "clusters", {"target": "plane_nn", "clustering": "kmeans", "k": int(k), **scores.to_dict()})
-    text.markdown("**Look for:** with k = 2 the two big senses (0, the usual one in 1810–1860, and 1, the usual "
-                  "one in 1960–2010) fall into separate clusters; a larger k splits them further — purity hardly "
-                  "moves, while inverse purity and ARI fall.")
-    _link("views/senses.py", "Cluster, name and score senses on the Senses page")
+    fig = PS.plot_contingency(table, title=f"k-means clusters (k = {k}) against the annotated senses")
+    _finish(text, fig_col, fig, "clusters", {"target": "plane_nn", "clustering": "kmeans", "k": int(k),
+                                             **scores.to_dict()},
+            look_for="with k = 2 the two big senses (0, the usual one in 1810–1860, and 1, the usual "
+                     "one in 1960–2010) fall into separate clusters; a larger k splits them further — purity hardly "
+                     "moves, while inverse purity and ARI fall.",
+            page=("views/senses.py", "Cluster, name and score senses on the Senses page"))
 
 
 def step_shares() -> None:
@@ -239,12 +245,11 @@ def step_shares() -> None:
     es = demo_embeddings(target)
     _, result, _ = shift_of(es)
     frame = result.shares.to_frame()
-    with fig_col:
-        _figure(PSH.plot_sense_shares(frame, title=f"Senses of {target.split('_')[0]} per period (annotated senses)"),
-                "shares", {"target": target, "senses": "gold labels", **result.params})
-    text.markdown("**Look for:** for *plane* the largest sense changes between the periods; for *chairman* the "
-                  "shares hardly move.")
-    _link("views/shift.py", "Measure shifts on the Shift page")
+    fig = PSH.plot_sense_shares(frame, title=f"Senses of {target.split('_')[0]} per period (annotated senses)")
+    _finish(text, fig_col, fig, "shares", {"target": target, "senses": "gold labels", **result.params},
+            look_for="for *plane* the largest sense changes between the periods; for *chairman* the "
+                     "shares hardly move.",
+            page=("views/shift.py", "Measure shifts on the Shift page"))
 
 
 def step_change() -> None:
@@ -274,10 +279,10 @@ def step_change() -> None:
                                      zip(occ["text"], occ["start"], occ["end"])]})
     fig = PSH.plot_trajectory(usages.dropna(subset=["period"]), traj.prototype_frame(), explained=traj.explained,
                               title="Usages of plane and the period prototypes" + (" (shuffled)" if shuffle else ""))
-    with fig_col:
-        _figure(fig, "change", {"target": "plane_nn", "shuffled_periods": bool(shuffle), **result.params})
-    text.markdown("**Look for:** shuffled, the two prototypes move together and the p-values become large.")
-    _link("views/shift.py", "Tests, intervals and many targets on the Shift page")
+    _finish(text, fig_col, fig, "change",
+            {"target": "plane_nn", "shuffled_periods": bool(shuffle), **result.params},
+            look_for="shuffled, the two prototypes move together and the p-values become large.",
+            page=("views/shift.py", "Tests, intervals and many targets on the Shift page"))
 
 
 def step_weat() -> None:
@@ -296,12 +301,11 @@ def step_weat() -> None:
     c1, c2 = fig_col.columns(2)
     c1.metric(f"d (last layer {int(last['layer'])})", f"{last['effect_size']:.2f}")
     c2.metric("p-value", f"{last['p_value']:.3f}")
-    with fig_col:
-        _figure(PB.plot_effect_sizes(frame, title=f"{test}: effect size d per layer (word level)"), "weat",
-                {"test": test, "level": "word", "layers": "all"})
-    text.markdown("**Look for:** d changes from layer to layer — one number per model hides that; and with so "
-                  "few words, even a large d can have a p-value above 0.05.")
-    _link("views/bias.py", "Run the test battery on the Bias page")
+    fig = PB.plot_effect_sizes(frame, title=f"{test}: effect size d per layer (word level)")
+    _finish(text, fig_col, fig, "weat", {"test": test, "level": "word", "layers": "all"},
+            look_for="d changes from layer to layer — one number per model hides that; and with so "
+                     "few words, even a large d can have a p-value above 0.05.",
+            page=("views/bias.py", "Run the test battery on the Bias page"))
 
 
 def step_lid() -> None:
@@ -320,13 +324,12 @@ def step_lid() -> None:
                                      key="tour_lid_neighbors")
     es = demo_embeddings(target)
     records = _lid(es.key, int(n_neighbors), es)
-    with fig_col:
-        _figure(PT.plot_lid_by_layer(records, title=f"LID of the occurrences of {target.split('_')[0]} per layer "
-                                                    f"(L = {n_neighbors})"),
-                "lid", {"target": target, "n_neighbors": int(n_neighbors), "estimator": "twonn"})
-    text.markdown("**Look for:** the dimension is far below 384 and grows through the layers, as the model adds "
-                  "context to each word.")
-    _link("views/dimension.py", "Track LID across fine-tuning checkpoints on the Dimension page")
+    fig = PT.plot_lid_by_layer(records, title=f"LID of the occurrences of {target.split('_')[0]} per layer "
+                                              f"(L = {n_neighbors})")
+    _finish(text, fig_col, fig, "lid", {"target": target, "n_neighbors": int(n_neighbors), "estimator": "twonn"},
+            look_for="the dimension is far below 384 and grows through the layers, as the model adds "
+                     "context to each word.",
+            page=("views/dimension.py", "Track LID across fine-tuning checkpoints on the Dimension page"))
 
 
 #: (key, title, section function) in tour order.
