@@ -89,6 +89,23 @@ def dwug_targets() -> list[Word]:
     return out
 
 
+def dwug_usages(n: int) -> pd.DataFrame:
+    """The first ``n`` DWUG EN usages (real sentences of varied length), target by target, as occurrences (for the
+    speed benchmarks ``bench/embed.py`` and ``bench/embed_ray.py``)."""
+    from analysis.corpus import find_occurrences, load_corpus
+
+    if not DWUG.exists():
+        sys.exit(f"{DWUG} is absent: this benchmark needs the shared DWUG EN usages")
+    frames = []
+    for folder in sorted(DWUG.iterdir()):
+        frames.append(find_occurrences(load_corpus(folder / "uses.csv")))
+        if sum(len(f) for f in frames) >= n:
+            break
+    occ = pd.concat(frames, ignore_index=True).iloc[:n].reset_index(drop=True)
+    occ["occurrence_id"] = np.arange(len(occ))
+    return occ
+
+
 def read_golds() -> dict:
     """Graded change per target: ``semeval`` (SemEval-2020 Task 1 English, graded) and ``dwug`` (change_graded)."""
     from analysis import shift as S

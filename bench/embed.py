@@ -28,9 +28,9 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from analysis import encoder, store  # noqa: E402
-from analysis.corpus import find_occurrences, load_corpus, texts_and_spans  # noqa: E402
+import cv_data  # noqa: E402  (bench/ is the script's folder, first on sys.path)
+from analysis.corpus import texts_and_spans  # noqa: E402
 
-DWUG = ROOT.parent / "shared" / "datasets" / "semchange_en" / "dwug_en_v3" / "data"
 
 
 def coarsewsd_occurrences(n: int) -> pd.DataFrame:
@@ -42,19 +42,6 @@ def coarsewsd_occurrences(n: int) -> pd.DataFrame:
         sys.exit(f"{root} is absent")
     frames = [load_coarsewsd20_word(root / w, splits=("test",)) for w in coarsewsd20_words(root)]
     occ = pd.concat(frames, ignore_index=True).sample(n=n, random_state=0).reset_index(drop=True)
-    occ["occurrence_id"] = np.arange(len(occ))
-    return occ
-
-
-def real_occurrences(n: int) -> pd.DataFrame:
-    if not DWUG.exists():
-        sys.exit(f"{DWUG} is absent: this benchmark needs the shared DWUG EN usages")
-    frames = []
-    for folder in sorted(DWUG.iterdir()):
-        frames.append(find_occurrences(load_corpus(folder / "uses.csv")))
-        if sum(len(f) for f in frames) >= n:
-            break
-    occ = pd.concat(frames, ignore_index=True).iloc[:n].reset_index(drop=True)
     occ["occurrence_id"] = np.arange(len(occ))
     return occ
 
@@ -105,7 +92,7 @@ def main() -> None:
                     help="dwug: DWUG EN usages (1-3 sentences); coarsewsd: CoarseWSD-20 single sentences")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    occ = real_occurrences(args.n) if args.data == "dwug" else coarsewsd_occurrences(args.n)
+    occ = cv_data.dwug_usages(args.n) if args.data == "dwug" else coarsewsd_occurrences(args.n)
     lm = encoder.load_model(args.model, device="cpu")
     texts, spans = texts_and_spans(occ)
     n_tok = [len(ids) + lm.n_special for ids, _ in encoder._tokenize_texts(lm, texts)]

@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,27 +26,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 
+import cv_data  # noqa: E402  (bench/ is the script's folder, first on sys.path)
 from analysis import store  # noqa: E402
-from analysis.corpus import find_occurrences, load_corpus  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-DWUG = ROOT.parent / "shared" / "datasets" / "semchange_en" / "dwug_en_v3" / "data"
-
-
-def dwug_occurrences(n: int) -> pd.DataFrame:
-    """The first ``n`` DWUG EN usages (real sentences of varied length), target by target."""
-    if not DWUG.exists():
-        sys.exit(f"{DWUG} is absent: this benchmark needs the shared DWUG EN usages")
-    frames = []
-    for folder in sorted(DWUG.iterdir()):
-        frames.append(find_occurrences(load_corpus(folder / "uses.csv")))
-        if sum(len(f) for f in frames) >= n:
-            break
-    occ = pd.concat(frames, ignore_index=True).iloc[:n].reset_index(drop=True)
-    occ["occurrence_id"] = np.arange(len(occ))
-    return occ
 
 
 def timed_run(occ, model, chunk_size: int, batch_size: int, engine=None) -> tuple[float, np.ndarray, str]:
@@ -82,7 +63,7 @@ def run(args) -> dict:
     import ray
     import torch
 
-    occ = dwug_occurrences(args.n)
+    occ = cv_data.dwug_usages(args.n)
     workers = [int(w) for w in args.workers.split(",")]
     print(f"{len(occ)} DWUG EN occurrences, model {args.model or 'packaged all-MiniLM-L6-v2'}, chunk {args.chunk_size}"
           f", batch {args.batch_size}; {os.cpu_count()} CPUs, torch threads in this process {torch.get_num_threads()}"
