@@ -114,15 +114,22 @@ def add_min_silhouette_argument(parser) -> None:
                              "BENCHMARKS.md)")
 
 
+def word_or_number(text, flag: str, words: dict, number: type):
+    """An option that takes a number (``number(text)``) or one of ``words`` (word -> the value it stands for); a
+    ConfigError that names ``flag`` and what it takes otherwise."""
+    t = str(text).strip().lower()
+    if t in words:
+        return words[t]
+    try:
+        return number(t)
+    except ValueError:
+        choices = " or ".join(repr(w) for w in words if w)
+        raise ConfigError(f"cannot read {flag} {text!r}: give a number or {choices}") from None
+
+
 def parse_min_silhouette(text) -> float | None:
     """``--min-silhouette``: a number, or "none" (never answer one cluster)."""
-    t = str(text).strip().lower()
-    if t in {"none", ""}:
-        return None
-    try:
-        return float(t)
-    except ValueError:
-        raise ConfigError(f"cannot read --min-silhouette {text!r}: give a number or 'none'") from None
+    return word_or_number(text, "--min-silhouette", {"none": None, "": None}, float)
 
 
 def _min_silhouette_type(text) -> float | None:

@@ -44,7 +44,7 @@ import pandas as pd
 
 from analysis import layers, senses
 from analysis._util import json_clean
-from analysis.cli._common import add_min_silhouette_argument, add_preset_arguments, figure_options
+from analysis.cli._common import add_min_silhouette_argument, add_preset_arguments, figure_options, word_or_number
 from analysis.cli.embed import Progress, add_corpus_arguments, load_occurrences
 from analysis.errors import ConfigError, CorpusError, TooFewPointsError
 
@@ -89,13 +89,7 @@ def _add(p: argparse.ArgumentParser) -> None:
 
 def _parse_k(text: str):
     """``--k``: a number of clusters, or "auto" / "gold"."""
-    t = str(text).strip().lower()
-    if t in {"auto", "gold"}:
-        return t
-    try:
-        return int(t)
-    except ValueError:
-        raise ConfigError(f"cannot read --k {text!r}: give a number, 'auto' or 'gold'") from None
+    return word_or_number(text, "--k", {"auto": "auto", "gold": "gold"}, int)
 
 
 def _parse_range(text: str) -> tuple[int, int]:
