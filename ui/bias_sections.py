@@ -80,8 +80,7 @@ def tests() -> list:
                 st.stop()
             queries = read_test_file(up.getvalue(), name=up.name)
     except SenseScopeError as exc:
-        widgets.error(exc)
-        st.stop()
+        widgets.stop_with(exc)
     if not queries:
         st.info("Choose at least one test.")
         st.stop()
@@ -101,8 +100,7 @@ def with_corpus(queries: list) -> tuple[list, bool]:
             texts = state.documents()["text"].astype(str).tolist()
             queries = [corpus_query(q, texts, max_per_word=per_word, drop_missing=drop) for q in queries]
         except SenseScopeError as exc:
-            widgets.error(exc)
-            st.stop()
+            widgets.stop_with(exc)
 
     with st.expander("What the chosen tests contain", expanded=False):
         st.dataframe(pd.DataFrame([

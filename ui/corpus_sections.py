@@ -18,11 +18,6 @@ from ui import kwic as ukwic
 from ui.widgets import md_escape
 
 
-def _stop_with(exc: SenseScopeError) -> None:
-    widgets.error(exc)
-    st.stop()
-
-
 def _upload_source() -> list[str]:
     """The upload source; a new file replaces the old one (and what belonged to it). Returns its raw columns."""
     up = st.file_uploader("CSV, TSV, JSONL, Parquet or plain text (UTF-8); DWUG uses.csv files load as they are",
@@ -40,7 +35,7 @@ def _upload_source() -> list[str]:
     try:
         return state.raw_columns()
     except SenseScopeError as exc:
-        _stop_with(exc)
+        widgets.stop_with(exc)
 
 
 def _path_source() -> list[str]:
@@ -55,14 +50,14 @@ def _path_source() -> list[str]:
     try:
         resolved = check_allowed(path, what="corpus path")
     except SenseScopeError as exc:
-        _stop_with(exc)
+        widgets.stop_with(exc)
     state.use_source("path", path=path.strip())
     try:
         if resolved.is_file() and not is_dwug(resolved):
             stat = resolved.stat()
             return cached.raw_columns_path(str(resolved), (stat.st_mtime_ns, stat.st_size))
     except SenseScopeError as exc:
-        _stop_with(exc)
+        widgets.stop_with(exc)
     return []
 
 
@@ -77,12 +72,12 @@ def _index_source() -> dict:
     try:
         check_allowed(path, what="corpus index path")
     except SenseScopeError as exc:
-        _stop_with(exc)
+        widgets.stop_with(exc)
     state.use_source("index", path=path.strip())
     try:
         manifest = state.index_manifest()
     except SenseScopeError as exc:
-        _stop_with(exc)
+        widgets.stop_with(exc)
     stats = manifest.get("stats", {})
     cols = [c for c in ("year", "period", "label") if c in manifest.get("columns", [])]
     st.caption(f"Index of {manifest['documents']:,} documents ({stats.get('words', 0):,} words) from "
@@ -97,7 +92,7 @@ def _index_overview(manifest: dict) -> None:
     try:
         counts = state.index_counts()
     except SenseScopeError as exc:
-        _stop_with(exc)
+        widgets.stop_with(exc)
     total = counts["total"]
     st.markdown("**The target over the whole index**")
     m1, m2, m3 = st.columns(3)
@@ -140,7 +135,7 @@ def _index_overview(manifest: dict) -> None:
     try:
         preview = state.index_occurrences(("sample", 50))  # the texts' length, for the estimate
     except SenseScopeError as exc:
-        _stop_with(exc)
+        widgets.stop_with(exc)
     cost = embedding_cost(n_embed, float(preview["text"].astype(str).str.len().mean()))
     st.caption(f"**{n_embed:,}** occurrences to read and embed: **{cost['text']}** with the packaged model on a "
                f"2-core CPU (about {cost['tokens_per_text']:.0f} tokens per text here, at the "
@@ -211,7 +206,7 @@ def documents(raw_columns: list[str], manifest: dict | None) -> pd.DataFrame | N
         try:
             docs = state.documents()
         except SenseScopeError as exc:
-            _stop_with(exc)
+            widgets.stop_with(exc)
     return docs
 
 
@@ -256,7 +251,7 @@ def occurrences(manifest: dict | None) -> pd.DataFrame:
     try:
         occ = state.occurrences()
     except SenseScopeError as exc:
-        _stop_with(exc)
+        widgets.stop_with(exc)
 
     # A file edited on disk under the same path keeps the settings key; drop an embedding set whose occurrences are
     # stale.
@@ -325,7 +320,7 @@ def model_and_embeddings() -> None:
         try:  # a path is checked against the allowed roots before anything looks at it
             chosen = state.checked_model(typed)
         except SenseScopeError as exc:
-            _stop_with(exc)
+            widgets.stop_with(exc)
         st.session_state["model_typed"] = typed.strip()
         if chosen != (state.get("model") or ""):
             st.session_state.update(model=chosen, layer=None)
@@ -335,14 +330,14 @@ def model_and_embeddings() -> None:
         st.caption(f"{md_escape(info['name'])}: {info['n_layers']} hidden states (embedding layer + "
                    f"{info['n_layers'] - 1} layers), width {info['dim']}.")
     except SenseScopeError as exc:
-        _stop_with(exc)
+        widgets.stop_with(exc)
 
     es = state.current_embeddings()
     if st.button("Compute embeddings", type="primary", disabled=es is not None):
         try:
             es = state.compute_embeddings()
         except SenseScopeError as exc:
-            _stop_with(exc)
+            widgets.stop_with(exc)
     if es is not None:
         st.success(f"Embeddings ready: {es.n} occurrences × {len(es.layers)} layers × {es.dim} dimensions, model "
                    f"{md_escape(es.model)}, {'cache hit' if es.cache_hit else 'computed'} in {es.seconds:.1f} s.")

@@ -137,8 +137,7 @@ def checkpoints() -> tuple[list, Path | None]:
             names = list(chosen) + [state.checked_model(m) for m in extra.split(",") if m.strip()]
             checkpoints = D.checkpoints_from_models(names) if names else []
     except SenseScopeError as exc:
-        widgets.error(exc)
-        st.stop()
+        widgets.stop_with(exc)
     if not checkpoints:
         st.info("Choose at least one checkpoint or model.")
         st.stop()
@@ -167,8 +166,7 @@ def eval_texts(run_dir: Path | None) -> EvalTexts:
             texts = _texts_of(state.documents())
             eval_label = state.corpus_label()
     except SenseScopeError as exc:
-        widgets.error(exc)
-        st.stop()
+        widgets.stop_with(exc)
     c2.caption(f"{len(texts)} distinct texts from {md_escape(eval_label)}")
     return EvalTexts(texts, eval_label)
 
@@ -180,8 +178,7 @@ def lid(checkpoints: list, ev: EvalTexts):
         first = checkpoints[0]
         n_layers = cached.model_info(None if first.path == "default" else first.path)["n_layers"]
     except SenseScopeError as exc:
-        widgets.error(exc)
-        st.stop()
+        widgets.stop_with(exc)
     c1, c2, c3, c4, c5 = st.columns([3, 1, 1, 1, 1])
     layers = c1.multiselect("Layers (0 = embeddings)", list(range(n_layers)), default=list(range(n_layers)),
                             key=f"lid_layers_{n_layers}")

@@ -54,16 +54,14 @@ def projection(run: PageRun, vs: VectorSettings) -> Projection:
         pca_res = us.pca(es.key, layer_name, prep, int(dims), seed, X)
     except SenseScopeError as exc:
         if int(dims) != 3:
-            widgets.error(exc)
-            st.stop()
+            widgets.stop_with(exc)
         # Too few occurrences for 3-D: keep the clusters and scores, draw in 2-D.
         st.warning(f"{md_escape(exc)} The projection is shown in 2-D.")
         dims = 2
         try:
             pca_res = us.pca(es.key, layer_name, prep, 2, seed, X)
         except SenseScopeError as exc2:
-            widgets.error(exc2)
-            st.stop()
+            widgets.stop_with(exc2)
     proj = pca_res
     pending = False
     if proj_method != "pca":

@@ -148,8 +148,7 @@ def clusters(es, occ, target: str, vs: VectorSettings, cs: ClusterSettings) -> P
         X = us.prepared_vectors(es, layer_spec, prep)
         cl = us.clusters(es.key, layer_name, prep, method, k, tuple(k_range), seed, min_cluster_size, X, **options)
     except SenseScopeError as exc:
-        widgets.error(exc)
-        st.stop()
+        widgets.stop_with(exc)
     if cl.notice:
         st.info(md_escape(cl.notice))
 

@@ -36,8 +36,7 @@ def many_targets(run: ShiftRun, pr: Periods, senses: Senses, tests: Tests) -> No
     try:
         docs = state.documents()
     except SenseScopeError as exc:
-        widgets.error(exc)
-        st.stop()
+        widgets.stop_with(exc)
     has_targets = {"start", "end"} <= set(docs.columns) and "target" in docs.columns
     if has_targets:
         all_targets = natural_sorted(docs["target"].astype(str).unique())

@@ -137,8 +137,7 @@ def periods(run: ShiftRun) -> Periods:
     try:
         periods = S.make_periods(occ, **kwargs)
     except SenseScopeError as exc:
-        widgets.error(exc)
-        st.stop()
+        widgets.stop_with(exc)
     # Always drawn (not only when this target has a thin period): ranking many targets below honours it too, and each
     # target there has periods of its own.
     small = [f"{n} ({c})" for n, c in zip(periods.names, periods.counts) if c < S.MIN_PERIOD_COUNT]
@@ -161,8 +160,7 @@ def periods(run: ShiftRun) -> Periods:
     try:
         S.check_periods(periods, how_to_drop="leave such periods out (the option above)")
     except SenseScopeError as exc:
-        widgets.error(exc)
-        st.stop()
+        widgets.stop_with(exc)
     return Periods(periods, kwargs, drop_thin)
 
 
@@ -214,8 +212,7 @@ def _clusters_here(X: np.ndarray, inside: np.ndarray, n: int, c2, c3) -> tuple[n
         found = cs.job(cs.key_of("cluster", X[inside], "kmeans", k_text, seed), "Clustering the usages",
                        cs.cluster_work, X[inside], "kmeans", k_text, seed)
     except SenseScopeError as exc:
-        widgets.error(exc)
-        st.stop()
+        widgets.stop_with(exc)
     if found is None:  # running: the status line above updates, and the page reruns when it is done
         st.stop()
     lab, k_found, sil, notice = found
@@ -237,7 +234,8 @@ def tests() -> Tests:
     with st.expander("Test settings", expanded=False):
         t1, t2, t3, t4, t5 = st.columns(5)
         n_perm = int(t1.number_input("Permutations", 0, 20000, S.DEFAULT_N_PERMUTATIONS, step=100, key="shift_perm",
-                                     help="Shuffles of the period labels; p = (count(null ≥ observed) + 1) / (n + 1)."))
+                                     help="Shuffles of the period labels; "
+                                          "p = (count(null ≥ observed) + 1) / (n + 1)."))
         n_bootstrap = int(t2.number_input("Bootstrap resamples", 0, 20000, S.DEFAULT_N_BOOT, step=100,
                                           key="shift_boot"))
         ci = float(t3.select_slider("Interval", options=[0.8, 0.9, 0.95, 0.99], value=S.DEFAULT_CI, key="shift_ci"))
@@ -260,8 +258,7 @@ def compare(run: ShiftRun, periods: S.Periods, senses: Senses, tests: Tests):
         result = cs.job(cs.key_of("analyse", *analyse_args), "Comparing periods (permutation tests and bootstrap)",
                         cs.analyse_work, *analyse_args)
     except SenseScopeError as exc:
-        widgets.error(exc)
-        st.stop()
+        widgets.stop_with(exc)
     if result is None:
         st.stop()
     params = {**run.base_params, "periods": periods.to_dict(), "senses": senses.cluster_info, **result.params}

@@ -117,3 +117,9 @@ def error(exc: BaseException) -> None:
         st.error(md_escape(str(exc)))  # messages quote user input (file names, terms): never read as Markdown
     else:
         st.exception(exc)
+
+
+def stop_with(exc: BaseException) -> None:
+    """Show ``exc`` as :func:`error` does and end this run of the page (what follows needs what failed)."""
+    error(exc)
+    st.stop()
