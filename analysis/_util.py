@@ -1,6 +1,7 @@
 """The few small helpers every analysis needs, written once.
 
-Natural sort order for labels and names, and JSON-safe cleaning of results (NaN/inf -> None, numpy -> Python).
+Natural sort order for labels and names, what counts as a missing value, and JSON-safe cleaning of results (NaN/inf ->
+None, numpy -> Python).
 Anything bigger belongs in the package of the analysis that owns it.
 """
 
@@ -12,12 +13,19 @@ import warnings
 from typing import Any, Iterable
 
 import numpy as np
+import pandas as pd
 
 from analysis.errors import ConfigError
 
 _DIGITS = re.compile(r"(\d+)")
 #: Placeholder names that always sort last (missing values in count tables and legends).
 _LAST = {"(none)", "(missing)", "noise"}
+
+
+def is_missing(value: Any) -> bool:
+    """True for a missing scalar: None, NaN (float or numpy), pandas' NA and NaT."""
+    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, (float, np.floating))
+                                                                   and math.isnan(value))
 
 
 def natural_key(value: Any) -> tuple:
@@ -27,7 +35,7 @@ def natural_key(value: Any) -> tuple:
     any text; text sorts by its runs of letters and digits, digits compared as numbers; placeholders such as
     ``(none)`` come last. Works on mixed types (ints, floats, strings, None).
     """
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if is_missing(value):
         return (3, (), "")
     text = str(value).strip()
     if text.lower() in _LAST:

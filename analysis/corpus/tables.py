@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analysis._util import is_missing
 from analysis.errors import CorpusError
 
 _YEAR_RE = re.compile(r"(?<!\d)(\d{3,4})(?!\d)")
@@ -39,7 +40,7 @@ def parse_years(values: pd.Series) -> pd.Series:
     boolean and a text without such digits ("n.d.") are not years. Missing values (None, NaN, NaT) stay <NA>.
     """
     def one(v):
-        if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and np.isnan(v)):
+        if is_missing(v):
             return pd.NA
         if isinstance(v, (bool, np.bool_)):
             return pd.NA

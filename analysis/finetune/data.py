@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
+from analysis._util import is_missing
 from analysis.errors import CorpusError
 
 # ------------------------------------------------------------------------------------------------------ small helpers
@@ -42,7 +42,7 @@ def prepare_texts(texts: Sequence[str]) -> tuple[list[str], int]:
     n_in = 0
     for t in texts:
         n_in += 1
-        if t is None or (isinstance(t, float) and math.isnan(t)):
+        if is_missing(t):
             continue
         if not isinstance(t, str):
             raise CorpusError(f"text {n_in - 1} is a {type(t).__name__}, not a string")
