@@ -47,6 +47,7 @@ from analysis import senses  # noqa: E402
 from analysis import shift as S  # noqa: E402
 
 MIN_SILHOUETTES = (None, 0.03, 0.05, 0.07, 0.09, 0.11, 0.13, 0.15, 0.2)
+MIN_STABILITIES = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 AP_QUANTILES = (0.0, 0.25, 0.5)
 THRESHOLDS = (0.7, 0.75, 0.8, 0.825, 0.85, 0.875, 0.9, 0.925)
 OLD_DEFAULT = "kmeans(none) @ last"
@@ -80,12 +81,17 @@ def _one(labels, gold, period) -> dict:
 
 def settings_for(X, seed: int):
     """(setting name, labels) of every clustering on one word x layer."""
+    stable = {}
     for method in ("kmeans", "agglomerative"):
         cl = senses.cluster_vectors(X, method=method, k="auto", k_range=(2, 10), seed=seed)
         best = max(cl.silhouette.values()) if cl.silhouette else -1.0
         for s in MIN_SILHOUETTES:
             one = s is not None and best < s
             yield f"{method}({'none' if s is None else s})", (np.zeros(len(X), int) if one else cl.labels)
+        if cl.k not in stable:  # the stability test of the same k is the same whichever method chose it
+            stable[cl.k] = senses.stability(X, cl.k, seed)
+        for t in MIN_STABILITIES:
+            yield f"{method}(stab {t})", (np.zeros(len(X), int) if stable[cl.k] < t else cl.labels)
     for q in AP_QUANTILES:
         yield f"affinity({q})", senses.cluster_vectors(X, method="affinity", preference=q, seed=seed).labels
     for t in THRESHOLDS:

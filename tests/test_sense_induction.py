@@ -245,3 +245,27 @@ def test_cli_graph_options_reach_the_clustering(monkeypatch, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:  # refused while the arguments are read, as argparse refuses any bad value
         _planted_cli(monkeypatch, tmp_path / "b", X, list(y), ["--min-silhouette", "x"])
     assert exc.value.code == 2 and "cannot read --min-silhouette 'x'" in capsys.readouterr().err
+
+
+def test_stability_tells_a_blob_from_separated_senses():
+    """k-means on one cloud gives partitions that move with the subsample; on separated senses the same one."""
+    blob = senses.preprocess(one_blob(n=200))
+    X, _ = three_blobs()
+    X = senses.preprocess(X)
+    assert senses.stability(blob, 2, seed=0) < 0.6
+    assert senses.stability(X, 3, seed=0) > 0.95
+    assert senses.stability(X, 3, seed=0) == senses.stability(X, 3, seed=0)  # seeded
+    assert np.isnan(senses.stability(X[:3], 3, seed=0))  # too few rows for k clusters
+
+
+def test_min_stability_answers_one_sense_for_a_blob_and_keeps_three():
+    blob = senses.preprocess(one_blob(n=200))
+    X, y = three_blobs()
+    X = senses.preprocess(X)
+    free = senses.cluster_vectors(blob, method="kmeans", k="auto", seed=0)
+    assert free.k >= 2  # without a one-sense test the blob is split
+    cl = senses.cluster_vectors(blob, method="kmeans", k="auto", seed=0, min_stability=0.8)
+    assert cl.k == 1 and "not stable" in cl.notice and cl.params["min_stability"] == 0.8
+    for method in ("kmeans", "agglomerative"):
+        three = senses.cluster_vectors(X, method=method, k="auto", seed=0, min_stability=0.8)
+        assert three.k == 3 and senses.score_clusters(y, three.labels).ari == pytest.approx(1.0)

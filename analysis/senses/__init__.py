@@ -34,7 +34,7 @@ from analysis.senses._base import (CLUSTER_METHODS, DEFAULT_K_RANGE, DEFAULT_LAY
                                    GRAPH_METHODS, MAX_FIT_POINTS, MAX_PAIRWISE_POINTS, PROJECTION_METHODS,
                                    SILHOUETTE_SAMPLE, SINGLE_THREAD_BELOW)
 from analysis.senses._base import _sample as seeded_sample  # noqa: F401 - sorted seeded row sample (all rows if n <= size)
-from analysis.senses.clustering import ClusterResult, cluster_vectors
+from analysis.senses.clustering import ClusterResult, cluster_vectors, stability
 from analysis.senses.compare import SCORE_COLUMNS, LayerScoring, score_layers, score_record
 from analysis.senses.graph import affinity_clusters, chinese_whispers, correlation_clusters, cosine_matrix
 from analysis.senses.scoring import score_clusters
@@ -51,7 +51,7 @@ __all__ = [
     "CLUSTER_METHODS", "PROJECTION_METHODS", "MAX_FIT_POINTS", "MAX_PAIRWISE_POINTS", "SILHOUETTE_SAMPLE",
     "Preprocessing", "VectorPreprocessor", "ProjectionResult", "ClusterResult", "ClusterScores", "ProbeResult",
     "NearestCentroidClassifier", "check_projection", "resolve_layers", "layer_vectors", "layer_label", "preprocess", "project",
-    "cluster_vectors", "contingency_table", "purity", "inverse_purity", "cluster_scores", "predict_senses",
+    "cluster_vectors", "stability", "contingency_table", "purity", "inverse_purity", "cluster_scores", "predict_senses",
     "context_windows", "class_tfidf", "nearest_to_centroids", "describe_clusters", "cluster_names",
     "score_layers", "score_record", "SCORE_COLUMNS", "LayerScoring", "ProjectionSettings", "SINGLE_THREAD_BELOW",
     "DEFAULT_THRESHOLD", "DEFAULT_PREFERENCE", "DEFAULT_MIN_SILHOUETTE", "GRAPH_METHODS", "score_clusters",

@@ -70,6 +70,9 @@ MAX_PCA_FIT = 100_000
 
 #: Silhouette scores (O(n^2)) are computed on a seeded sample of at most this many points.
 SILHOUETTE_SAMPLE = 3_000
+#: :func:`analysis.senses.clustering.stability`: pairs of subsample fits, and the rows it runs on at most.
+STABILITY_PAIRS = 10
+STABILITY_SAMPLE = 2_000
 
 
 # ----------------------------------------------------------------------------------------------------------------

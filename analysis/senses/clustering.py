@@ -18,8 +18,8 @@ from analysis.errors import ConfigError, TooFewPointsError
 from analysis.senses import graph
 from analysis.senses._base import (CLUSTER_METHODS, DEFAULT_K_RANGE, DEFAULT_METHOD, DEFAULT_PREFERENCE,
                                    DEFAULT_THRESHOLD, GRAPH_METHODS, MAX_FIT_POINTS, MAX_KMEANS_POINTS,
-                                   MAX_PAIRWISE_POINTS, SILHOUETTE_SAMPLE, _sample,
-                                   _seed_alias, _seed_int, _threads)
+                                   MAX_PAIRWISE_POINTS, SILHOUETTE_SAMPLE, STABILITY_PAIRS, STABILITY_SAMPLE,
+                                   _sample, _seed_alias, _seed_int, _threads)
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,9 @@ def cluster_vectors(X, *, method: str | None = None, k="auto", k_range=DEFAULT_K
         count as the same sense (default :data:`DEFAULT_THRESHOLD`); ``preference`` (float): affinity propagation,
         the quantile of the pairwise similarities used as preference (default :data:`DEFAULT_PREFERENCE`);
         ``min_silhouette`` (float or None): k-means / agglomerative with ``k="auto"`` answer k = 1 when the best
-        silhouette is below this (None, the default here: never); ``random_state``: the old name of ``seed``.
+        silhouette is below this (None, the default here: never); ``min_stability`` (float or None): they answer
+        k = 1 when the chosen k's clusters are not stable across subsamples (:func:`stability` below this);
+        ``random_state``: the old name of ``seed``.
 
     Returns
     -------
@@ -160,6 +162,7 @@ def cluster_vectors(X, *, method: str | None = None, k="auto", k_range=DEFAULT_K
     options = dict(options)
     threshold, preference = options.pop("threshold", None), options.pop("preference", None)
     min_silhouette = options.pop("min_silhouette", None)
+    min_stability = options.pop("min_stability", None)
     seed = _seed_alias(seed, options, "cluster_vectors")
     X = as_matrix(X, dtype=np.float32)
     n = X.shape[0]
@@ -175,7 +178,7 @@ def cluster_vectors(X, *, method: str | None = None, k="auto", k_range=DEFAULT_K
             return _graph(X, method, k, value, seed, min_cluster_size, max_pairwise)
         if method == "hdbscan":
             return _hdbscan(X, k, seed, min_cluster_size, max_pairwise)
-        return _cluster(X, method, k, k_range, seed, max_pairwise, min_silhouette)
+        return _cluster(X, method, k, k_range, seed, max_pairwise, min_silhouette, min_stability)
 
 
 def _fit_sample(n: int, max_pairwise: int, seed: int, what: str) -> tuple[np.ndarray, str | None]:
@@ -187,7 +190,7 @@ def _fit_sample(n: int, max_pairwise: int, seed: int, what: str) -> tuple[np.nda
                  f"joined the nearest cluster centroid.")
 
 
-def _cluster(X, method, k, k_range, seed, max_pairwise, min_silhouette) -> ClusterResult:
+def _cluster(X, method, k, k_range, seed, max_pairwise, min_silhouette, min_stability=None) -> ClusterResult:
     """k-means or agglomerative clusters of X for the k given, or for the k of ``k_range`` with the best silhouette
     (k = 1 when that silhouette is below ``min_silhouette``)."""
     n = X.shape[0]
@@ -203,14 +206,14 @@ def _cluster(X, method, k, k_range, seed, max_pairwise, min_silhouette) -> Clust
     # A sample of a big set gets the big-set number of restarts (3), so that auto-k stays a matter of seconds.
     candidates, sil_metric = _labels_per_k(Xf, method, ks, seed, n_init=3 if len(fit_idx) < n else None)
     silhouette: dict[int, float] = {}
-    best = ks[0]
+    best, one_sense = ks[0], None
     if auto:
         silhouette = {kk: _silhouette(Xf, lab, sil_metric, seed) for kk, lab in candidates.items()}
         finite = {kk: sc for kk, sc in silhouette.items() if np.isfinite(sc)}
         best = max(finite, key=lambda kk: (finite[kk], -kk)) if finite else ks[0]
-        if min_silhouette is not None and (not finite or finite[best] < float(min_silhouette)):
-            best = 1
-            candidates[1] = np.zeros(len(fit_idx), dtype=np.int64)
+        one_sense = _one_sense(Xf, best, finite, seed, min_silhouette, min_stability)
+        if one_sense:
+            best, candidates[1] = 1, np.zeros(len(fit_idx), dtype=np.int64)
     labels = candidates[best]
     if len(fit_idx) < n:
         labels = _assign_to_centroids(X, fit_idx, labels)
@@ -218,14 +221,56 @@ def _cluster(X, method, k, k_range, seed, max_pairwise, min_silhouette) -> Clust
     k_found = int(len(np.unique(labels[labels >= 0])))
     params = {"method": method, "k": "auto" if auto else int(ks[0]), "k_range": list(k_range) if auto else None,
               "min_silhouette": None if min_silhouette is None or not auto else float(min_silhouette), "seed": seed}
-    if best == 1 and auto:
-        extra = (f"One cluster: the best silhouette ({max(silhouette.values(), default=float('nan')):.3f}) is below "
-                 f"the one-sense threshold {float(min_silhouette):.3f}.")
-        notice = f"{notice} {extra}" if notice else extra
+    if min_stability is not None and auto:
+        params["min_stability"] = float(min_stability)
+    if one_sense:
+        notice = f"{notice} {one_sense}" if notice else one_sense
     elif method == "agglomerative" and k_found < best:
         extra = f"The tree could only be cut into {k_found} clusters (tied distances)."
         notice = f"{notice} {extra}" if notice else extra
     return ClusterResult(labels, k_found, silhouette, method, notice, params)
+
+
+def _one_sense(Xf, best: int, silhouette: dict, seed: int, min_silhouette, min_stability) -> str | None:
+    """Why auto-k answers one cluster (the notice), or None: the best silhouette is below ``min_silhouette``, or the
+    best k's clusters are less stable than ``min_stability`` across subsamples."""
+    if min_silhouette is not None and (not silhouette or silhouette[best] < float(min_silhouette)):
+        top = max(silhouette.values(), default=float("nan"))
+        return (f"One cluster: the best silhouette ({top:.3f}) is below the one-sense threshold "
+                f"{float(min_silhouette):.3f}.")
+    if min_stability is not None:
+        st = stability(Xf, best, seed)
+        if st < float(min_stability):
+            return (f"One cluster: the {best} clusters of the best k are not stable across subsamples (stability "
+                    f"{st:.3f} < {float(min_stability):.3f}).")
+    return None
+
+
+def stability(X, k: int, seed=0, *, n_pairs: int = STABILITY_PAIRS, fraction: float = 0.8,
+              max_points: int = STABILITY_SAMPLE) -> float:
+    """How reproducible k-means with ``k`` clusters is on X: the mean adjusted Rand index, over ``n_pairs`` pairs of
+    random subsamples (``fraction`` of the rows each), between the two fits' assignments of every row (each fit's
+    nearest centroid). 1 = the same partition every time (a real structure); a cluster-free cloud gives partitions
+    that move with the sample. Scale-free (an ARI), so one threshold can serve every word and model. Runs on a
+    seeded sample of at most ``max_points`` rows."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score
+
+    X = as_matrix(X, dtype=np.float32)
+    rng = np.random.default_rng(_seed_int(seed))
+    if X.shape[0] > max_points:
+        X = X[np.sort(rng.choice(X.shape[0], max_points, replace=False))]
+    n = X.shape[0]
+    m = max(k + 1, int(round(fraction * n)))
+    if k < 2 or n <= k + 1:
+        return float("nan")
+    scores = []
+    for i in range(n_pairs):
+        a, b = (np.sort(rng.choice(n, m, replace=False)) for _ in range(2))
+        fa = KMeans(n_clusters=k, n_init=3, random_state=2 * i).fit(X[a])
+        fb = KMeans(n_clusters=k, n_init=3, random_state=2 * i + 1).fit(X[b])
+        scores.append(adjusted_rand_score(fa.predict(X), fb.predict(X)))
+    return float(np.mean(scores))
 
 
 def _graph(X, method, k, value, seed, min_cluster_size, max_pairwise) -> ClusterResult:
