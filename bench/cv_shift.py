@@ -68,6 +68,8 @@ def metric_table(targets) -> pd.DataFrame:
 
 
 THRESHOLDS = ("none", 0.05, 0.1, 0.13, 0.15, 0.2, 0.25)
+#: min_stability values tried beside the silhouette thresholds (analysis.senses.stability).
+STABILITIES = (0.7, 0.8, 0.85, 0.9, 0.95)
 
 
 def jsd_table(targets, rule_names=None) -> pd.DataFrame:
@@ -92,6 +94,12 @@ def jsd_table(targets, rule_names=None) -> pd.DataFrame:
                 one = t != "none" and not best >= float(t)
                 rows.append({"word": w.name, "rule": f"{name} @ {t}", "layer_rule": name, "threshold": str(t),
                              "jsd": 0.0 if one else split, "k": 1 if one else res.k})
+            # The stability test on the same clustering (the vectors as cluster_labels prepares them).
+            stable = senses.stability(senses.preprocess(V, senses.Preprocessing(remove_mean=True)), res.k, 0)
+            for t in STABILITIES:
+                one = not stable >= t
+                rows.append({"word": w.name, "rule": f"{name} @ stab {t}", "layer_rule": name,
+                             "threshold": f"stab {t}", "jsd": 0.0 if one else split, "k": 1 if one else res.k})
     return pd.DataFrame(rows)
 
 
