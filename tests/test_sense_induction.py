@@ -269,3 +269,20 @@ def test_min_stability_answers_one_sense_for_a_blob_and_keeps_three():
     for method in ("kmeans", "agglomerative"):
         three = senses.cluster_vectors(X, method=method, k="auto", seed=0, min_stability=0.8)
         assert three.k == 3 and senses.score_clusters(y, three.labels).ari == pytest.approx(1.0)
+
+
+def test_cli_min_stability_reaches_the_clustering(monkeypatch, tmp_path, capsys):
+    X = one_blob(n=120, seed=4)
+    rc, out = _planted_cli(monkeypatch, tmp_path, X, ["river"] * len(X),
+                           ["--method", "kmeans", "--min-silhouette", "none", "--min-stability", "0.8"])
+    assert rc == 0, capsys.readouterr().err
+    (rec,) = json.loads((out / "metrics.json").read_text())
+    assert rec["k"] == 1 and rec["ari"] == 1.0 and rec["clustering"]["min_stability"] == 0.8
+    (tmp_path / "b").mkdir()
+    rc, out = _planted_cli(monkeypatch, tmp_path / "b", X, ["river"] * len(X),
+                           ["--method", "kmeans", "--min-silhouette", "none"])
+    assert rc == 0 and json.loads((out / "metrics.json").read_text())[0]["k"] >= 2  # off: the blob is split
+    (tmp_path / "c").mkdir()
+    with pytest.raises(SystemExit) as exc:
+        _planted_cli(monkeypatch, tmp_path / "c", X, ["river"] * len(X), ["--min-stability", "high"])
+    assert exc.value.code == 2 and "cannot read --min-stability 'high'" in capsys.readouterr().err

@@ -258,6 +258,13 @@ def test_senses_page_default_clustering_finds_one_sense_or_three(cache_dir, tmp_
     infos = " ".join(i.value.replace("\\", "") for i in at.info)
     assert ("classifiers, which need two senses, are skipped" in infos) == (n_senses == 1), infos
     assert ("Centroid accuracy" in shown) == (n_senses > 1), shown
+    # The stability test instead of the silhouette test: the same answer on these planted sets, said differently.
+    at.radio(key="senses_one_sense_test").set_value("stability").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert len(set(at.session_state["cluster_labels"])) == n_senses
+    stab = " ".join(i.value.replace("\\", "") for i in at.info)
+    assert ("are not stable across subsamples" in stab) == (n_senses == 1), stab
+    at.radio(key="senses_one_sense_test").set_value("silhouette").run()
     if n_senses == 1:
         assert "One cluster: the best silhouette" in infos, infos
         # Turning the one-sense test off gives back the old behaviour: a split of the one blob, ARI 0.

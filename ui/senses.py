@@ -49,12 +49,13 @@ def prepared_vectors(es, layer, prep: S.Preprocessing) -> np.ndarray:
 @st.cache_data(show_spinner="Clustering…", max_entries=64)
 def clusters(key: str, layer, prep: S.Preprocessing, method: str, k, k_range: tuple, seed: int,
              min_cluster_size: int | None, _X, min_silhouette: float | None = None, threshold: float | None = None,
-             preference: float | None = None) -> S.ClusterResult:
-    """:func:`analysis.senses.cluster_vectors` of the prepared vectors, cached on every setting (``min_silhouette``:
-    the one-sense test of auto-k; ``threshold``, ``preference``: the graph methods' own settings)."""
+             preference: float | None = None, min_stability: float | None = None) -> S.ClusterResult:
+    """:func:`analysis.senses.cluster_vectors` of the prepared vectors, cached on every setting (``min_silhouette``,
+    ``min_stability``: the one-sense tests of auto-k; ``threshold``, ``preference``: the graph methods' own
+    settings)."""
     return S.cluster_vectors(_X, method=method, k=k, k_range=k_range, seed=seed,
                              min_cluster_size=min_cluster_size, min_silhouette=min_silhouette, threshold=threshold,
-                             preference=preference)
+                             preference=preference, min_stability=min_stability)
 
 
 @st.cache_data(show_spinner="Describing the clusters…", max_entries=16)

@@ -20,6 +20,8 @@ PROJECTIONS = {"umap": "UMAP", "pca": "PCA", "tsne": "t-SNE"}
 METHODS = {"kmeans": "k-means", "agglomerative": "Agglomerative (cosine, average linkage)", "hdbscan": "HDBSCAN",
            "affinity": "Affinity propagation (cosine)", "correlation": "Correlation clustering (cosine graph)",
            "chinese_whispers": "Chinese Whispers (cosine graph)"}
+#: The stability test's threshold offered on the page: the best of bench/cv_senses.py's grid on the Senses path.
+STABILITY_THRESHOLD = 0.9
 
 
 class VectorSettings(NamedTuple):
@@ -129,11 +131,19 @@ def cluster_settings(n: int) -> ClusterSettings:
             k_range = k4.slider("k range", 2, 20, S.DEFAULT_K_RANGE, key="senses_k_range")
             if k3.toggle("One sense", value=S.DEFAULT_MIN_SILHOUETTE is not None, key="senses_one_sense",
                          help="The one-sense test: answer one cluster when the best silhouette over the k range is "
-                              "below the threshold (below). The default was chosen by leave-words-out "
-                              "cross-validation on CoarseWSD-20 and DWUG EN (BENCHMARKS.md)."):
-                options["min_silhouette"] = float(k3.number_input(
-                    "if best silhouette <", 0.0, 1.0, float(S.DEFAULT_MIN_SILHOUETTE or 0.15), step=0.01,
-                    key="senses_min_sil"))
+                              "below a threshold (the default, chosen by leave-words-out cross-validation on "
+                              "CoarseWSD-20 and DWUG EN), or when the chosen clusters are not stable across "
+                              "random subsamples (scale-free; better on the Senses benchmarks, worse for shift's "
+                              "JSD: BENCHMARKS.md)."):
+                test = k3.radio("Test", ["silhouette", "stability"], horizontal=True, key="senses_one_sense_test",
+                                label_visibility="collapsed")
+                if test == "stability":
+                    options["min_stability"] = float(k3.number_input(
+                        "if stability <", 0.0, 1.0, STABILITY_THRESHOLD, step=0.05, key="senses_min_stab"))
+                else:
+                    options["min_silhouette"] = float(k3.number_input(
+                        "if best silhouette <", 0.0, 1.0, float(S.DEFAULT_MIN_SILHOUETTE or 0.15), step=0.01,
+                        key="senses_min_sil"))
         else:
             k = int(k3.number_input("k", 1, max(1, n), min(3, n), key="senses_k"))
     return ClusterSettings(method, k, tuple(k_range), min_cluster_size, options)

@@ -133,9 +133,27 @@ def parse_min_silhouette(text) -> float | None:
 
 
 def _min_silhouette_type(text) -> float | None:
+    return _argparse_type(parse_min_silhouette, text)
+
+
+def add_min_stability_argument(parser) -> None:
+    """``--min-stability`` (senses): the stability test of k-means / agglomerative with k auto (off by default)."""
+    parser.add_argument("--min-stability", type=_min_stability_type, default=None,
+                        help="kmeans / agglomerative with --k auto: one cluster when the chosen k's clusters are less "
+                             "stable than this across subsamples (mean ARI between fits on random 80 %% subsamples, "
+                             "0-1; 'none' = off, the default; give --min-silhouette none to use it alone; 0.9 scored "
+                             "best on the Senses path, BENCHMARKS.md)")
+
+
+def _min_stability_type(text) -> float | None:
+    return _argparse_type(lambda t: word_or_number(t, "--min-stability", {"none": None, "": None}, float), text)
+
+
+def _argparse_type(parse, text):
+    """``parse(text)``, a ConfigError turned into argparse's own error (exit 2 with the option named)."""
     import argparse
 
     try:
-        return parse_min_silhouette(text)
+        return parse(text)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None

@@ -44,7 +44,8 @@ import pandas as pd
 
 from analysis import layers, senses
 from analysis._util import json_clean
-from analysis.cli._common import add_min_silhouette_argument, add_preset_arguments, figure_options, word_or_number
+from analysis.cli._common import (add_min_silhouette_argument, add_min_stability_argument, add_preset_arguments,
+                                  figure_options, word_or_number)
 from analysis.cli.embed import Progress, add_corpus_arguments, load_occurrences
 from analysis.errors import ConfigError, CorpusError, TooFewPointsError
 
@@ -70,6 +71,7 @@ def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preference", type=float, default=senses.DEFAULT_PREFERENCE,
                    help="affinity: preference as a quantile of the pairwise cosines (default %(default)s)")
     add_min_silhouette_argument(p)
+    add_min_stability_argument(p)
     p.add_argument("--k-range", default=f"{senses.DEFAULT_K_RANGE[0]}-{senses.DEFAULT_K_RANGE[1]}",
                    help="range searched by --k auto (default %(default)s)")
     p.add_argument("--split-column", help="column with train/test: fit classifiers on train, score on test")
@@ -197,7 +199,8 @@ def _read_gold(args, occ: pd.DataFrame, plan: _Plan) -> None:
         plan.k = int(pd.Series(plan.gold).dropna().nunique())
     plan.base_params = {"corpus": str(args.corpus), "target": args.target, "method": args.method, "k": args.k,
                         "k_range": list(plan.k_range), "threshold": args.threshold, "preference": args.preference,
-                        "min_silhouette": plan.min_silhouette, "seed": args.seed,
+                        "min_silhouette": plan.min_silhouette, "min_stability": args.min_stability,
+                        "seed": args.seed,
                         "preprocessing": plan.prep.describe(),
                         "projection": args.projection, "split_column": args.split_column,
                         "label_column": args.label_column, "cluster_names": plan.names}
@@ -236,7 +239,7 @@ def _score_layer(args, plan: _Plan, occ: pd.DataFrame, es, spec) -> tuple[dict, 
     X = senses.preprocess(senses.layer_vectors(es.vectors, available, spec), plan.prep)
     cl = senses.cluster_vectors(X, method=args.method, k=plan.k, k_range=plan.k_range, seed=args.seed,
                                 threshold=args.threshold, preference=args.preference,
-                                min_silhouette=plan.min_silhouette)
+                                min_silhouette=plan.min_silhouette, min_stability=args.min_stability)
     if cl.notice:
         print(f"note ({mname}, layer {label}): {cl.notice}", file=sys.stderr)
     cnames = senses.cluster_names(cl.labels, plan.names)
