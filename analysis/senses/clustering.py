@@ -192,7 +192,7 @@ def _fit_sample(n: int, max_pairwise: int, seed: int, what: str) -> tuple[np.nda
 
 def _cluster(X, method, k, k_range, seed, max_pairwise, min_silhouette, min_stability=None) -> ClusterResult:
     """k-means or agglomerative clusters of X for the k given, or for the k of ``k_range`` with the best silhouette
-    (k = 1 when that silhouette is below ``min_silhouette``)."""
+    (k = 1 when that silhouette is below ``min_silhouette``, or that k's stability below ``min_stability``)."""
     n = X.shape[0]
     auto = isinstance(k, str) and k.lower() == "auto"
     ks = _k_candidates(k_range, n) if auto else [_check_k(k, n)]
