@@ -23,9 +23,13 @@ _LAST = {"(none)", "(missing)", "noise"}
 
 
 def is_missing(value: Any) -> bool:
-    """True for a missing scalar: None, NaN (float or numpy), pandas' NA and NaT."""
-    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, (float, np.floating))
-                                                                   and math.isnan(value))
+    """True for a missing scalar: None, NaN (float or numpy), pandas' NA and NaT, numpy's NaT; any other object
+    (a string, a number, a list or an array) is a value."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, (float, np.floating)):
+        return math.isnan(value)
+    return isinstance(value, (np.datetime64, np.timedelta64)) and bool(np.isnat(value))
 
 
 def natural_key(value: Any) -> tuple:

@@ -95,7 +95,7 @@ def jsd_table(targets, rule_names=None) -> pd.DataFrame:
                 rows.append({"word": w.name, "rule": f"{name} @ {t}", "layer_rule": name, "threshold": str(t),
                              "jsd": 0.0 if one else split, "k": 1 if one else res.k})
             # The stability test on the same clustering (the vectors as cluster_labels prepares them).
-            stable = senses.stability(senses.preprocess(V, senses.Preprocessing(remove_mean=True)), res.k, 0)
+            stable = senses.stability(S.jsd_vectors(V), res.k, 0)
             for t in STABILITIES:
                 one = not stable >= t
                 rows.append({"word": w.name, "rule": f"{name} @ stab {t}", "layer_rule": name,

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from typing import Iterable
 
-import pandas as pd
+from analysis._util import is_missing
 
 _TABLE = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"})
 
 
 def esc(value, missing: str | None = None) -> str:
     """``str(value)`` with ``& < > " '`` escaped; ``missing`` (when given) for None / NaN / <NA>."""
-    if missing is not None and _is_missing(value):
+    if missing is not None and is_missing(value):
         return missing
     return str(value).translate(_TABLE)
 
@@ -33,12 +33,3 @@ def esc_all(values: Iterable, missing: str | None = None) -> list[str]:
 def esc_title(title: str | None) -> str | None:
     """A caller's title is plain text (it often names a target, model or test): escaped, None kept."""
     return None if title is None else esc(title)
-
-
-def _is_missing(value) -> bool:
-    if isinstance(value, (list, tuple, dict, set)):
-        return False
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):  # arrays and other objects are values, not missing
-        return False

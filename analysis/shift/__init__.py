@@ -58,7 +58,8 @@ from analysis.shift.common import (BINARY_RULES, DEFAULT_BINARY_RULE, DEFAULT_CI
 from analysis.shift.evaluation import Evaluation, binarise, evaluate_ranking
 from analysis.shift.gold import Gold, match_targets, read_gold
 from analysis.shift.inference import Inference, MetricResult, compare_periods
-from analysis.shift.labels import DEFAULT_MIN_SILHOUETTE, cluster_labels, labels_from_column, sense_info
+from analysis.shift.labels import (DEFAULT_MIN_SILHOUETTE, cluster_labels, jsd_vectors, labels_from_column,
+                                   sense_info)
 from analysis.shift.metrics import apd, jsd, jsd_from_counts, prt
 from analysis.shift.periods import Periods, PeriodSpec, check_periods, make_periods, periods_from_codes, year_values
 from analysis.shift.ranking import SENSE_SOURCES, RankOptions, rank_targets, shift_many
@@ -73,8 +74,8 @@ __all__ = [
     "Periods", "PeriodSpec", "check_periods", "make_periods", "periods_from_codes", "year_values",
     "apd", "prt", "jsd", "jsd_from_counts", "Inference", "MetricResult", "compare_periods",
     "SenseShares", "sense_shares", "PairResult", "ShiftResult", "ShiftSettings", "analyse_shift", "shift_by_layer", "period_pairs",
-    "cluster_labels", "DEFAULT_MIN_SILHOUETTE", "labels_from_column", "sense_info", "SENSE_SOURCES", "RankOptions",
-    "rank_targets",
+    "cluster_labels", "jsd_vectors", "DEFAULT_MIN_SILHOUETTE", "labels_from_column", "sense_info", "SENSE_SOURCES",
+    "RankOptions", "rank_targets",
     "shift_many", "ShiftReport", "Trajectory", "trajectory",
     "Gold", "read_gold", "match_targets", "Evaluation", "binarise", "evaluate_ranking",
 ]

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis._util import natural_key
+from analysis._util import is_missing, natural_key
 from analysis.errors import ConfigError
 from analysis.senses._base import DEFAULT_MIN_SILHOUETTE
 from analysis.shift.common import NOISE_LABEL
-from analysis.shift.periods import _is_missing
 
 
 def cluster_labels(X, *, method: str = "kmeans", k="auto", k_range=(2, 10), seed=0,
@@ -33,15 +32,20 @@ def cluster_labels(X, *, method: str = "kmeans", k="auto", k_range=(2, 10), seed
     labels : ndarray of shape (n_occurrences,), int
     result : the ClusterResult (``k``, ``silhouette``, ``params``)
     """
+    from analysis.senses import cluster_vectors
+
+    res = cluster_vectors(jsd_vectors(X), method=method, k=k, k_range=k_range, seed=seed,
+                          min_silhouette=min_silhouette)
+    return np.asarray(res.labels, dtype=int), res
+
+
+def jsd_vectors(X) -> np.ndarray:
+    """The usages as :func:`cluster_labels` clusters them: unit length, the common mean removed (pinned here)."""
     try:
-        from analysis.senses import cluster_vectors, preprocess
+        from analysis.senses import Preprocessing, preprocess
     except ImportError as exc:  # the Senses module is a sibling issue; say so instead of silently skipping JSD
         raise ConfigError("sense clustering is not available (analysis.senses is missing); JSD needs it") from exc
-    from analysis.senses import Preprocessing
-
-    Z = preprocess(np.asarray(X, dtype=np.float32), Preprocessing(normalize=True, remove_mean=True, n_directions=0))
-    res = cluster_vectors(Z, method=method, k=k, k_range=k_range, seed=seed, min_silhouette=min_silhouette)
-    return np.asarray(res.labels, dtype=int), res
+    return preprocess(np.asarray(X, dtype=np.float32), Preprocessing(normalize=True, remove_mean=True, n_directions=0))
 
 
 def labels_from_column(values) -> tuple[np.ndarray, dict[int, str]]:
@@ -53,7 +57,7 @@ def labels_from_column(values) -> tuple[np.ndarray, dict[int, str]]:
         0..k-1 in order of decreasing frequency (ties by name), −1 where the value is missing.
     names : dict label -> the column's value
     """
-    s = [None if _is_missing(v) or str(v).strip() == "" else str(v).strip() for v in list(values)]
+    s = [None if is_missing(v) or str(v).strip() == "" else str(v).strip() for v in list(values)]
     counts: dict[str, int] = {}
     for v in s:
         if v is not None:

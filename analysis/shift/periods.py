@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis._util import natural_key, natural_sorted
+from analysis._util import is_missing, natural_key, natural_sorted
 from analysis.corpus import parse_years
 from analysis.errors import ConfigError
 from analysis.shift.common import (DEFAULT_N_BINS, MIN_PERIOD_COUNT, PERIOD_MODES, THIN_PERIOD_COUNT,
@@ -138,14 +138,8 @@ def year_values(values: Sequence | pd.Series) -> tuple[np.ndarray, int, int]:
     """
     s = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
     years = parse_years(s).to_numpy(dtype="float64", na_value=np.nan)
-    empty = np.array([_is_missing(v) or (isinstance(v, str) and not v.strip()) for v in s.tolist()], dtype=bool)
+    empty = np.array([is_missing(v) or (isinstance(v, str) and not v.strip()) for v in s.tolist()], dtype=bool)
     return years, int(empty.sum()), int((np.isnan(years) & ~empty).sum())
-
-
-def _is_missing(v) -> bool:
-    if v is None or v is pd.NA or v is pd.NaT:
-        return True
-    return isinstance(v, (float, np.floating)) and math.isnan(v)
 
 
 def _is_integral(years: np.ndarray) -> bool:
@@ -262,7 +256,7 @@ def _column(occurrences: pd.DataFrame, name: str | None, what: str) -> pd.Series
 def _column_periods(occurrences: pd.DataFrame, spec: PeriodSpec) -> tuple[Periods, list[str]]:
     """Periods = the distinct values of ``spec.period_column`` (integral floats read as whole numbers)."""
     raw = _column(occurrences, spec.period_column, "choose a period column (or bin a year column instead)")
-    text = pd.Series([None if _is_missing(v) else
+    text = pd.Series([None if is_missing(v) else
                       (str(int(v)) if isinstance(v, (float, np.floating)) and float(v).is_integer()
                        else str(v).strip()) for v in raw.tolist()], index=raw.index, dtype=object)
     missing = text.isna() | (text == "")
