@@ -251,3 +251,38 @@ def test_legends_and_heatmaps_sort_labels_naturally():
     table = pd.DataFrame([[1, 2, 3, 4, 5]], index=["c0"], columns=labels)
     (hm,) = plot_contingency(table).to_dict()["data"]
     assert list(hm["x"]) == ["s0", "s1", "s2", "s10", "s11"]
+
+
+def _content_hash_one_piece_at_a_time(occ: pd.DataFrame) -> str:
+    """The definition of the occurrences' content hash, one update per piece (cache keys depend on these bytes)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for t, s, e in zip(occ["text"], occ["start"], occ["end"]):
+        h.update(f"{int(s)}:{int(e)}:{len(t)}\x00".encode())
+        h.update(t.encode("utf-8", "surrogatepass"))
+        h.update(b"\x01")
+    return h.hexdigest()[:20]
+
+
+def test_content_hash_keeps_its_bytes_and_sees_every_change():
+    """The fast content hash (one encode per block) hashes the same bytes as one update per piece, for texts with
+    accents, emoji, a lone surrogate and spans given as floats; changing one span or one character changes it."""
+    import numpy as np
+
+    from analysis.corpus import content_hash
+
+    rng = np.random.default_rng(3)
+    alphabet = list("abc xyzÉéß中文") + ["😀", "\ud800"]
+    texts = ["".join(rng.choice(alphabet, rng.integers(0, 30))) for _ in range(250_123)]
+    occ = pd.DataFrame({"text": pd.Series(texts, dtype=object), "start": rng.integers(0, 5, len(texts)).astype(float),
+                        "end": rng.integers(5, 9, len(texts))})
+    assert content_hash(occ) == _content_hash_one_piece_at_a_time(occ)
+    arrow = occ.assign(text=pd.Series([t.replace("\ud800", "?") for t in texts], dtype="string[pyarrow]"))
+    assert content_hash(arrow) == _content_hash_one_piece_at_a_time(arrow)
+    moved = occ.copy()
+    moved.loc[200_001, "end"] += 1
+    assert content_hash(moved) != content_hash(occ)
+    edited = occ.copy()
+    edited.loc[199_999, "text"] = edited.loc[199_999, "text"] + "a"
+    assert content_hash(edited) != content_hash(occ)
