@@ -250,13 +250,7 @@ def get_or_compute(occ: pd.DataFrame, model: str | None = None, *, layers=None, 
         raise ConfigError("with an engine, give the device to the engine, not to get_or_compute")
     if device is not None:
         encoder.pick_device(device)  # a device this machine lacks is an error even when the entry is cached
-    # The key is computed from the resolved path (as always, so existing entries stay valid); manifests get the
-    # display form.
-    info = {**loaded.describe(), "path": loaded.path} if loaded is not None else encoder.model_info(model)
-    layer_list = encoder.normalize_layers(info["n_layers"], info.get("model", info.get("name", "model")), layers)
-    if pooling not in {"mean", "first"}:
-        raise ConfigError(f"pooling must be 'mean' or 'first', not {pooling!r}")
-    key = embedding_key(info, occ, layer_list, pooling, window)
+    info, layer_list, key = _resolve(occ, model, layers, pooling, window, loaded)
     t0 = time.perf_counter()
     clean_leftovers(_emb_dir())
     entry = _cached(key, occ, t0, progress)
@@ -286,6 +280,32 @@ def get_or_compute(occ: pd.DataFrame, model: str | None = None, *, layers=None, 
         shutil.rmtree(_emb_dir() / f"{key}.partial", ignore_errors=True)
     entry.cache_hit, entry.seconds = False, seconds
     return entry
+
+
+def lookup(occ: pd.DataFrame, model: str | None = None, *, layers=None, pooling: str = "mean",
+           window: int | None = None, loaded=None) -> EmbeddingSet | None:
+    """The finished entry that :func:`get_or_compute` would return from the cache for these arguments, or None.
+
+    Without ``loaded`` the key comes from the model's config and weight files (:func:`analysis.encoder.model_info`),
+    so opening a cached set never loads the model (seconds, and the model's memory, on a page that only reads
+    vectors). A missing model or bad settings raise as in :func:`get_or_compute`."""
+    if len(occ) == 0:
+        raise ConfigError("there are no occurrences to embed")
+    key = _resolve(occ, model, layers, pooling, window, loaded)[2]
+    return _cached(key, occ, time.perf_counter(), None)
+
+
+def _resolve(occ, model, layers, pooling, window, loaded) -> tuple[dict, list, str]:
+    """Model info, layer list and cache key of a request."""
+    from analysis import encoder
+
+    # The key is computed from the resolved path (as always, so existing entries stay valid); manifests get the
+    # display form.
+    info = {**loaded.describe(), "path": loaded.path} if loaded is not None else encoder.model_info(model)
+    layer_list = encoder.normalize_layers(info["n_layers"], info.get("model", info.get("name", "model")), layers)
+    if pooling not in {"mean", "first"}:
+        raise ConfigError(f"pooling must be 'mean' or 'first', not {pooling!r}")
+    return info, layer_list, embedding_key(info, occ, layer_list, pooling, window)
 
 
 def _cached(key: str, occ: pd.DataFrame, t0: float, progress) -> EmbeddingSet | None:

@@ -45,6 +45,25 @@ def test_cache_hit_and_exactness(cache_dir, tiny_bert):
     assert manifest["rows"] == len(occ) and manifest["layers"] == [0, 1, 2, 3] and "versions" in manifest
 
 
+def test_lookup_opens_a_cached_set_without_loading_the_model(cache_dir, tiny_bert, monkeypatch):
+    """store.lookup finds the entry get_or_compute wrote (same key, same vectors) from the model's config and weight
+    files alone, returns None on a miss, and never loads the model (the page opens a cached million this way)."""
+    occ = occurrences()
+    assert store.lookup(occ, tiny_bert) is None
+    es = store.get_or_compute(occ, tiny_bert)
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(encoder, "load_model", no_loading)
+    hit = store.lookup(occ, tiny_bert)
+    assert hit is not None and hit.cache_hit and hit.key == es.key
+    assert np.array_equal(np.asarray(hit.vectors), np.asarray(es.vectors))
+    assert store.lookup(occ, tiny_bert, layers=[-1]) is None  # another layer choice: another key, not there
+    with pytest.raises(ModelLoadError):
+        store.lookup(occ, str(cache_dir / "no-such-model"))
+
+
 def test_corrupt_entry_is_recomputed(cache_dir, tiny_bert):
     occ = occurrences()
     es = store.get_or_compute(occ, tiny_bert)
