@@ -361,3 +361,41 @@ def test_one_record_schema_and_json_safe_results():
     assert set(cl.to_dict()["silhouette"]) == {"2", "3", "4"} and cl.to_dict()["params"]["seed"] == 0
     df = senses.score_layers(np.stack([X], axis=1), [0], y, logreg=False)
     assert list(df.columns) == ["model", "layer", "k", *senses.SCORE_COLUMNS, "n"]
+
+
+@pytest.mark.parametrize("prep", [senses.Preprocessing(), senses.Preprocessing(normalize=False),
+                                  senses.Preprocessing(remove_mean=True), senses.Preprocessing(n_directions=2)])
+@pytest.mark.parametrize("layer", [-1, (1, 3), "0,2"])
+def test_prepared_layer_equals_the_two_steps(tmp_path, monkeypatch, prep, layer):
+    """prepared_layer (one pass over row blocks when nothing is fitted) gives exactly the values of preprocess after
+    layer_vectors, on a float16 memmap whose row count is not a multiple of the block, with a zero row kept at zero."""
+    from analysis.senses import vectors as V
+
+    monkeypatch.setattr(V, "BLOCK_ROWS", 7)
+    rng = np.random.default_rng(4)
+    data = rng.normal(size=(52, 4, 16)).astype(np.float16)
+    data[10] = 0
+    np.save(tmp_path / "v.npy", data)
+    mm = np.load(tmp_path / "v.npy", mmap_mode="r")
+    available = [0, 1, 2, 3]
+    got = senses.prepared_layer(mm, available, layer, prep)
+    want = senses.preprocess(senses.layer_vectors(mm, available, layer), prep)
+    assert got.dtype == np.float32 and got.shape == (52, 16)
+    assert np.array_equal(got, want)
+    if not (prep.remove_mean or prep.n_directions):
+        assert not got[10].any() and np.allclose(np.linalg.norm(np.delete(got, 10, 0), axis=1), 1, atol=1e-5) \
+            == prep.normalize
+
+
+def test_prepared_layer_refuses_what_the_two_steps_refuse(monkeypatch):
+    from analysis.senses import vectors as V
+
+    monkeypatch.setattr(V, "BLOCK_ROWS", 5)
+    bad = np.ones((12, 2, 3), dtype=np.float32)
+    bad[11, 1, 2] = np.nan  # in the last block only
+    with pytest.raises(ConfigError, match="NaN"):
+        senses.prepared_layer(bad, [0, 1], -1)
+    with pytest.raises(TooFewPointsError):
+        senses.prepared_layer(np.ones((0, 2, 3), dtype=np.float32), [0, 1], -1)
+    with pytest.raises(ConfigError, match="layer"):
+        senses.prepared_layer(np.ones((3, 2, 3), dtype=np.float32), [0, 1], 5)

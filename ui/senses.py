@@ -37,7 +37,7 @@ def prepared(key: str, layer, prep: S.Preprocessing, _es) -> np.ndarray:
     """Prepared (n, dim) vectors of one layer spec of the embedding set ``key``: one read-only array shared by the
     reruns and sessions that ask for it (a cache_data entry would be copied on every rerun: 1.5 GB at a million
     MiniLM vectors)."""
-    X = S.preprocess(S.layer_vectors(_es.vectors, list(_es.layers), layer), prep)
+    X = S.prepared_layer(_es.vectors, list(_es.layers), layer, prep)
     X.flags.writeable = False
     return X
 

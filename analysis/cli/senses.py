@@ -236,7 +236,7 @@ def _score_layer(args, plan: _Plan, occ: pd.DataFrame, es, spec) -> tuple[dict, 
     """Cluster, score and draw one model x layer: its metrics record and its rows of assignments.csv."""
     available, mname, gold = list(es.layers), es.model, plan.gold
     label = senses.layer_label(available, spec)
-    X = senses.preprocess(senses.layer_vectors(es.vectors, available, spec), plan.prep)
+    X = senses.prepared_layer(es.vectors, available, spec, plan.prep)
     cl = senses.cluster_vectors(X, method=args.method, k=plan.k, k_range=plan.k_range, seed=args.seed,
                                 threshold=args.threshold, preference=args.preference,
                                 min_silhouette=plan.min_silhouette, min_stability=args.min_stability)

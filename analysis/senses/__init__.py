@@ -44,14 +44,15 @@ from analysis.senses.metrics import ClusterScores, cluster_scores, contingency_t
 from analysis.senses.probes import NearestCentroidClassifier, ProbeResult, predict_senses
 from analysis.senses.projection import ProjectionResult, ProjectionSettings, check_projection, project
 from analysis.senses.vectors import (DEFAULT_PREPROCESSING, Preprocessing, VectorPreprocessor, layer_label,
-                                     layer_vectors, preprocess, resolve_layers)
+                                     layer_vectors, prepared_layer, preprocess, resolve_layers)
 
 __all__ = [
     "DEFAULT_LAYER", "DEFAULT_PREPROCESSING", "DEFAULT_METHOD", "DEFAULT_PROJECTION", "DEFAULT_K_RANGE",
     "CLUSTER_METHODS", "PROJECTION_METHODS", "MAX_FIT_POINTS", "MAX_PAIRWISE_POINTS", "SILHOUETTE_SAMPLE",
     "Preprocessing", "VectorPreprocessor", "ProjectionResult", "ClusterResult", "ClusterScores", "ProbeResult",
-    "NearestCentroidClassifier", "check_projection", "resolve_layers", "layer_vectors", "layer_label", "preprocess", "project",
-    "cluster_vectors", "stability", "contingency_table", "purity", "inverse_purity", "cluster_scores", "predict_senses",
+    "NearestCentroidClassifier", "check_projection", "resolve_layers", "layer_vectors", "prepared_layer",
+    "layer_label", "preprocess", "project", "cluster_vectors", "stability", "contingency_table", "purity",
+    "inverse_purity", "cluster_scores", "predict_senses",
     "context_windows", "class_tfidf", "nearest_to_centroids", "describe_clusters", "cluster_names",
     "score_layers", "score_record", "SCORE_COLUMNS", "LayerScoring", "ProjectionSettings", "SINGLE_THREAD_BELOW",
     "DEFAULT_THRESHOLD", "DEFAULT_PREFERENCE", "DEFAULT_MIN_SILHOUETTE", "GRAPH_METHODS", "score_clusters",

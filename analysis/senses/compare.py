@@ -17,7 +17,7 @@ from analysis.senses._base import DEFAULT_METHOD, _settings
 from analysis.senses.clustering import cluster_vectors
 from analysis.senses.metrics import ClusterScores, _gold_mask, _split_values, cluster_scores
 from analysis.senses.probes import ProbeResult, predict_senses
-from analysis.senses.vectors import Preprocessing, layer_label, layer_vectors, preprocess
+from analysis.senses.vectors import Preprocessing, layer_label, prepared_layer
 
 
 #: The score columns of a model x layer row, in order (``macro_f1`` repeats ``logreg_macro_f1``).
@@ -91,7 +91,7 @@ def score_layers(vectors, available: Sequence[int], labels, *, layers=None, spli
         raise TooFewPointsError("k = number of gold senses needs at least two gold senses.")
     rows = []
     for layer in layers:
-        X = preprocess(layer_vectors(vectors, available, layer), s.preprocessing)
+        X = prepared_layer(vectors, available, layer, s.preprocessing)
         cl = cluster_vectors(X, method=s.method, k=n_gold if by_gold else s.k, seed=s.seed)
         sc = cluster_scores(gold[score_mask], cl.labels[score_mask])
         pr = predict_senses(X, gold, split=split, seed=s.seed, logreg=s.logreg)
