@@ -18,6 +18,16 @@ Key locks
     removed file takes it again (the inode check in :meth:`KeyLock.acquire`). Without ``fcntl`` (Windows) there is
     no locking and leftovers of other keys are left alone.
 
+Checksums of finished entries
+    :func:`sums_hold` checks the files of a finished entry against the sha256 sums of its manifest. Reading a million
+    MiniLM vectors (5.4 GB) for that takes seconds, so after a successful check it writes ``verified.json``: the sums
+    checked and each file's size, mtime, ctime and inode at that moment. The next check trusts the stamp only when
+    those four are unchanged (any write, truncation, replacement or ``touch`` changes the ctime, which no program can
+    set back) and every file was last changed at least :data:`STAMP_MARGIN_NS` before the stamp's check began, so
+    a change within the same timestamp tick as the check cannot hide (git's "racily clean" rule). What a stamp cannot
+    see is damage below the file system (a disk's bit rot): ``python -m analysis cache verify`` checks every sum
+    again, ignoring stamps.
+
 Leftovers
     :func:`clean_leftovers` removes, for each key whose lock it can take at once (so never another live run's
     files): ``<key>.partial`` when ``<key>`` is finished (a kill between the final rename and the clean-up),
@@ -32,6 +42,7 @@ import io
 import json
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import Callable, IO
@@ -75,6 +86,44 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 22), b""):
             h.update(block)
     return h.hexdigest()
+
+
+#: A file changed less than this before a check began is checked again the next time (2 s: coarser than any
+#: file system's timestamps, FAT's included).
+STAMP_MARGIN_NS = 2_000_000_000
+STAMP = "verified.json"
+
+
+def _stat(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def sums_hold(folder: Path, sums: dict[str, str | None], *, use_stamp: bool = True) -> str | None:
+    """None when every file ``folder/name`` has the sha256 ``sums[name]`` (None: not checked), else the name of the
+    first that does not. With ``use_stamp`` a valid ``verified.json`` stands for the check, and a check that passes
+    writes one (see the module's notes; a stamp that cannot be written is skipped)."""
+    stats = {name: _stat(folder / name) for name in sums}
+    if use_stamp:
+        try:
+            stamp = json.loads((folder / STAMP).read_text(encoding="utf-8"))
+            if (stamp["sums"] == sums and stamp["stats"] == stats
+                    and all(st[2] < int(stamp["checked_ns"]) - STAMP_MARGIN_NS for st in stats.values())):
+                return None
+        except (OSError, ValueError, KeyError, TypeError):  # no stamp, or not one of ours: check the sums
+            pass
+    started = time.time_ns()
+    for name, want in sums.items():
+        if want and sha256_file(folder / name) != want:
+            return name
+    settled = all(st[2] < started - STAMP_MARGIN_NS for st in stats.values())
+    if settled and stats == {name: _stat(folder / name) for name in sums}:
+        try:
+            atomic_write_bytes(folder / STAMP, json.dumps({"sums": sums, "stats": stats,
+                                                           "checked_ns": started}).encode())
+        except OSError:  # a read-only cache: the next open checks the sums again
+            pass
+    return None
 
 
 def save_chunk(path: Path, arr: np.ndarray) -> None:

@@ -14,6 +14,8 @@ Layout of an entry ``embeddings/<key>/``
     ``occurrences.parquet`` the occurrences table (same row order)
     ``manifest.json``     model, layers, pooling, window, versions, created, rows, dim, dtype, sha256 of vectors.npy;
                           written last, so an entry without it is not finished.
+    ``verified.json``     stamp of a passed check of the sums, trusted while no file changed (see
+                          :func:`analysis.cache_files.sums_hold`; ``python -m analysis cache verify`` ignores it).
 
 Work in progress lives in ``embeddings/<key>.partial/chunks/NNNNNN.npy`` (one file per chunk of occurrences, each
 written to a temporary name and renamed, with a ``NNNNNN.json`` checksum beside it), so a killed run resumes from its
@@ -44,7 +46,7 @@ import pandas as pd
 
 from analysis import __version__
 from analysis.cache_files import (KeyLock, atomic_write, atomic_write_bytes, clean_leftovers, load_chunk, save_chunk,
-                                  sha256_file)
+                                  sha256_file, sums_hold)
 from analysis.corpus import content_hash, texts_and_spans
 from analysis.errors import ConfigError, SenseScopeError
 
@@ -140,8 +142,12 @@ def _versions() -> dict:
     return out
 
 
-def open_entry(key: str, *, verify: bool = True) -> EmbeddingSet | None:
+def open_entry(key: str, *, verify: bool | str = True) -> EmbeddingSet | None:
     """The finished entry ``key``, or None if absent or proven corrupt (a corrupt entry is deleted).
+
+    ``verify``: True checks the files' sha256 sums unless a valid ``verified.json`` says they were checked and have
+    not changed since (:func:`analysis.cache_files.sums_hold`); ``"always"`` reads every sum again; False checks
+    shapes and row counts only (for the writer, which has just computed the sums).
 
     Raises CacheReadError, leaving the entry on disk, when it cannot be read for another reason (permissions, I/O).
     """
@@ -165,7 +171,7 @@ def open_entry(key: str, *, verify: bool = True) -> EmbeddingSet | None:
                         key=key, cache_hit=True)
 
 
-def _read_entry(folder: Path, verify: bool) -> tuple[dict, np.ndarray, pd.DataFrame]:
+def _read_entry(folder: Path, verify: bool | str) -> tuple[dict, np.ndarray, pd.DataFrame]:
     """Manifest, memory-mapped vectors and occurrences of an entry; _Corrupt only on proof, OSError passes through."""
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
@@ -181,13 +187,14 @@ def _read_entry(folder: Path, verify: bool) -> tuple[dict, np.ndarray, pd.DataFr
         raise _Corrupt("bad vectors file") from exc
     if tuple(vectors.shape) != expect:
         raise _Corrupt(f"shape {vectors.shape} != {expect}")
-    if verify and sha256_file(folder / "vectors.npy") != checksum:
-        raise _Corrupt("checksum mismatch")
     occ_path = folder / "occurrences.parquet"
     if not occ_path.exists():
         raise _Corrupt("no occurrences table")
-    if verify and manifest.get("occurrences_sha256") and sha256_file(occ_path) != manifest["occurrences_sha256"]:
-        raise _Corrupt("occurrences checksum mismatch")
+    if verify:  # "always": every sum read again; True: a valid verified.json stands for it (see analysis.cache_files)
+        bad = sums_hold(folder, {"vectors.npy": checksum, "occurrences.parquet": manifest.get("occurrences_sha256")},
+                        use_stamp=verify != "always")
+        if bad:
+            raise _Corrupt(f"{bad}: checksum mismatch")
     try:
         occ = pd.read_parquet(occ_path)
     except ValueError as exc:  # pyarrow's ArrowInvalid: not a parquet file (OSError = I/O, passes through)
@@ -469,6 +476,14 @@ def list_entries() -> pd.DataFrame:
                          "size_mb": round(size / 1e6, 2), "created": m.get("created")})
     return pd.DataFrame(rows, columns=["key", "state", "model", "rows", "layers", "pooling", "targets", "dtype",
                                        "size_mb", "created"])
+
+
+def verify_entries(keys: list[str] | None = None) -> dict[str, bool]:
+    """Check every sum of the finished entries (key prefixes allowed; None: all), ignoring verified.json stamps.
+    Returns key -> True when whole; a corrupt entry is removed (as any open that proves corruption does)."""
+    found = sorted(f.name for f in _emb_dir().glob("*") if f.is_dir() and "." not in f.name)
+    return {key: open_entry(key, verify="always") is not None for key in found
+            if keys is None or any(key.startswith(k) for k in keys)}
 
 
 def remove_entries(keys: list[str] | None = None) -> int:

@@ -283,3 +283,78 @@ def test_same_key_runs_take_turns(cache_dir, tiny_bert, monkeypatch):
     second.join(timeout=300)
     assert not results["a"].cache_hit and results["b"].cache_hit
     assert set(calls) == {"a"}
+
+
+def _counted_sums(monkeypatch) -> list:
+    """Count the files whose sha256 the cache reads (analysis.cache_files.sha256_file)."""
+    from analysis import cache_files
+
+    real, calls = cache_files.sha256_file, []
+    monkeypatch.setattr(cache_files, "sha256_file", lambda p: calls.append(Path(p).name) or real(p))
+    return calls
+
+
+def _later(monkeypatch, seconds: float) -> None:
+    """The checks that follow begin ``seconds`` later than now (the files look settled, as they are after a while)."""
+    from analysis import cache_files
+
+    real = cache_files.time.time_ns
+    monkeypatch.setattr(cache_files.time, "time_ns", lambda: real() + int(seconds * 1e9))
+
+
+def test_a_settled_entry_is_checked_once_then_trusted_until_a_file_changes(cache_dir, tiny_bert, monkeypatch):
+    occ = occurrences()
+    es = store.get_or_compute(occ, tiny_bert)
+    folder = cache_dir / "embeddings" / es.key
+    sums = _counted_sums(monkeypatch)
+    # Just written: the files are not settled, so a check passes but leaves no stamp (a change in the same
+    # timestamp tick could hide from it) and the next open checks again.
+    assert store.open_entry(es.key) is not None and not (folder / "verified.json").exists()
+    assert sums == ["vectors.npy", "occurrences.parquet"]
+    _later(monkeypatch, 10)
+    sums.clear()
+    assert store.open_entry(es.key) is not None and (folder / "verified.json").exists()
+    assert sums == ["vectors.npy", "occurrences.parquet"]  # checked, and stamped
+    sums.clear()
+    hit = store.get_or_compute(occ, tiny_bert)
+    assert hit.cache_hit and sums == []  # the stamp stands for the check
+    # A replaced file (new inode, same size and bytes but one flipped block) is checked again, and caught.
+    vec = folder / "vectors.npy"
+    raw = bytearray(vec.read_bytes())
+    raw[-50:] = bytes(b ^ 0xFF for b in raw[-50:])
+    (folder / "new.npy").write_bytes(bytes(raw))
+    os.replace(folder / "new.npy", vec)
+    assert store.open_entry(es.key) is None and not folder.exists()
+    assert "vectors.npy" in sums
+
+
+def test_changed_files_are_checked_again_and_cache_verify_ignores_stamps(cache_dir, tiny_bert, monkeypatch,
+                                                                           capsys):
+    from analysis.cli import main as cli
+
+    occ = occurrences()
+    es = store.get_or_compute(occ, tiny_bert)
+    folder = cache_dir / "embeddings" / es.key
+    _later(monkeypatch, 10)
+    assert store.open_entry(es.key) is not None and (folder / "verified.json").exists()
+    # A longer occurrences table (another size): not trusted, checked, caught.
+    table = folder / "occurrences.parquet"
+    good = table.read_bytes()
+    table.write_bytes(good[:-1] + bytes([good[-1] ^ 1]) + b"x")
+    assert store.open_entry(es.key) is None and not folder.exists()
+    # Damage the stamp cannot see (below the file system: the stamp is made to match the damaged file) passes an
+    # ordinary open, and `cache verify` (every sum read again) finds it, removes the entry and exits 1.
+    es = store.get_or_compute(occ, tiny_bert)
+    assert store.open_entry(es.key) is not None
+    _flip(folder / "vectors.npy")
+    stamp = json.loads((folder / "verified.json").read_text())
+    stamp["stats"]["vectors.npy"] = [*(lambda st: [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino])(
+        (folder / "vectors.npy").stat())]
+    (folder / "verified.json").write_text(json.dumps(stamp))
+    assert store.open_entry(es.key) is not None
+    capsys.readouterr()
+    assert cli(["cache", "verify"]) == 1
+    out = capsys.readouterr().out
+    assert f"{es.key}: corrupt" in out and "0 of 1 entries whole" in out and not folder.exists()
+    es = store.get_or_compute(occ, tiny_bert)
+    assert cli(["cache", "verify", es.key[:6]]) == 0 and f"{es.key}: ok" in capsys.readouterr().out

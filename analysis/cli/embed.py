@@ -206,20 +206,27 @@ def _run_embed(args) -> int:
 
 
 def _add_cache(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=["ls", "rm"])
-    p.add_argument("keys", nargs="*", help="keys (or prefixes) to remove")
+    p.add_argument("action", choices=["ls", "rm", "verify"],
+                   help="verify: read every entry's files again against its checksums (a corrupt one is removed)")
+    p.add_argument("keys", nargs="*", help="keys (or prefixes) to remove or verify (verify: all when none)")
     p.add_argument("--all", action="store_true", help="with rm: remove every entry")
 
 
 def _run_cache(args) -> int:
     from analysis.errors import ConfigError
-    from analysis.store import cache_root, list_entries, remove_entries
+    from analysis.store import cache_root, list_entries, remove_entries, verify_entries
 
     if args.action == "ls":
         df = list_entries()
         print(f"cache: {cache_root()}")
         print(df.to_string(index=False) if len(df) else "(empty)")
         return 0
+    if args.action == "verify":
+        checked = verify_entries(args.keys or None)
+        for key, whole in checked.items():
+            print(f"{key}: {'ok' if whole else 'corrupt: removed (recomputed when next asked for)'}")
+        print(f"{sum(checked.values())} of {len(checked)} entries whole")
+        return 0 if all(checked.values()) else 1
     if not args.keys and not args.all:
         raise ConfigError("cache rm needs keys (see cache ls) or --all")
     n = remove_entries(None if args.all else args.keys)
@@ -229,5 +236,5 @@ def _run_cache(args) -> int:
 
 COMMANDS = {
     "embed": ("Embed every occurrence of a target term (cached).", _add_embed, _run_embed),
-    "cache": ("List (ls) or remove (rm) cached embedding sets.", _add_cache, _run_cache),
+    "cache": ("List (ls), remove (rm) or verify cached embedding sets.", _add_cache, _run_cache),
 }
