@@ -49,3 +49,19 @@ def test_as_matrix_and_unit_rows():
     np.testing.assert_allclose(U, [[0.6, 0.8], [0.0, 0.0]])
     with pytest.raises(ConfigError, match="all zeros"):
         unit_rows(np.array([[0.0, 0.0]]))
+
+
+def test_all_finite_checks_every_block():
+    """The blockwise finiteness check (as_matrix's, without a boolean array the size of the vectors) finds a NaN or
+    an infinity in any block, the last partial one included, and passes finite data."""
+    import numpy as np
+
+    from analysis._util import all_finite
+
+    X = np.zeros((103, 4), dtype=np.float32)
+    assert all_finite(X, rows=10) and all_finite(X)
+    for row, bad in ((0, np.nan), (55, np.inf), (102, -np.inf)):
+        Y = X.copy()
+        Y[row, 3] = bad
+        assert not all_finite(Y, rows=10) and not all_finite(Y)
+    assert not all_finite(np.array([1.0, np.nan]), rows=1)

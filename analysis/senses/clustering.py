@@ -105,8 +105,9 @@ def _assign_to_centroids(X, fit_idx, fit_labels) -> np.ndarray:
     labels = np.full(n, -1, dtype=np.int64)
     labels[fit_idx] = fit_labels
     ids = np.unique(fit_labels[fit_labels >= 0])
-    rest = np.setdiff1d(np.arange(n), fit_idx)
-    if len(ids) and len(rest):
+    rest = np.ones(n, dtype=bool)  # a mask, not setdiff1d: no sort of a million row numbers
+    rest[fit_idx] = False
+    if len(ids) and rest.any():
         Xs = X[fit_idx]
         cents = unit_rows(np.stack([Xs[fit_labels == c].mean(axis=0) for c in ids]), zero_ok=True)
         # The nearest centroid by cosine: a row's length does not change which centroid is nearest, so the rows
