@@ -30,7 +30,8 @@ def function_words(occ: pd.DataFrame) -> set[str]:
     """English function words (scikit-learn's list) and the target's own forms: left out of collocates."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    forms = set(occ["form"].astype(str).str.lower()) if "form" in occ.columns else set()
+    # Distinct forms first (a handful), then lower-cased: a million rows are not lower-cased on every rerun.
+    forms = set(occ["form"].drop_duplicates().astype(str).str.lower()) if "form" in occ.columns else set()
     return set(ENGLISH_STOP_WORDS) | {w for f in forms for w in K.words(f)}
 
 

@@ -98,8 +98,9 @@ def scatter(run: PageRun, vs: VectorSettings, pr: Projection) -> Chart:
     # markers; every point is in its density image, and a box or lasso lists the contexts of all the points under it).
     hover_rows = S.seeded_sample(n, us.HOVER_SAMPLE if large else n, seed)
     hover = np.full(n, "", dtype=object)
-    texts, starts, ends = occ["text"].to_numpy(), occ["start"].to_numpy(), occ["end"].to_numpy()
-    hover[hover_rows] = [kwic_html(texts[i], int(starts[i]), int(ends[i]), 60) for i in hover_rows]
+    shown_rows = occ.iloc[hover_rows]  # only the hovered rows' texts leave the (Arrow) column: not a million
+    hover[hover_rows] = [kwic_html(t, int(s), int(e), 60) for t, s, e in
+                         zip(shown_rows["text"].tolist(), shown_rows["start"].tolist(), shown_rows["end"].tolist())]
     view = pd.DataFrame({"occurrence_id": occ["occurrence_id"].to_numpy(), "x": proj.coords[:, 0],
                          "y": proj.coords[:, 1], "kwic": hover, "cluster": cl.labels, "cluster_name": cnames})
     if proj.coords.shape[1] == 3:

@@ -135,8 +135,9 @@ def cluster_names(labels, names: dict | None = None) -> np.ndarray:
     """
     names = {int(k): str(v) for k, v in (names or {}).items() if str(v).strip()}
     labels = np.asarray(labels)
-    lookup = {int(c): names.get(int(c), "noise" if int(c) == -1 else f"cluster {int(c)}") for c in np.unique(labels)}
-    return np.array([lookup[int(c)] for c in labels], dtype=object)
+    ids, inverse = np.unique(labels, return_inverse=True)  # one name per cluster, then taken for every row
+    shown = np.array([names.get(int(c), "noise" if int(c) == -1 else f"cluster {int(c)}") for c in ids], dtype=object)
+    return shown[inverse.reshape(-1)]
 
 
 def describe_clusters(X, labels, docs: Sequence[str] | None = None, *, names: dict | None = None, top_n: int = 8,
