@@ -126,6 +126,14 @@ def sums_hold(folder: Path, sums: dict[str, str | None], *, use_stamp: bool = Tr
     return None
 
 
+def settle(folder: Path, names) -> None:
+    """Wait until the files ``folder/name`` were last changed :data:`STAMP_MARGIN_NS` ago (at most that long), so
+    that a check of their sums begun now may be stamped: the writer of a big entry checks it once more then, and its
+    first open reads no sums (seconds more for an embedding run of hours, seconds less on the page)."""
+    newest = max(_stat(folder / name)[2] for name in names)
+    time.sleep(max(0, newest + STAMP_MARGIN_NS - time.time_ns()) / 1e9 + 0.01)
+
+
 def save_chunk(path: Path, arr: np.ndarray) -> None:
     """Write a chunk and then its sidecar (sha256, shape, dtype); a chunk without a sidecar is never trusted."""
     data = npy_bytes(arr)

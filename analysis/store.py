@@ -46,13 +46,14 @@ import pandas as pd
 
 from analysis import __version__
 from analysis.cache_files import (KeyLock, atomic_write, atomic_write_bytes, clean_leftovers, load_chunk, save_chunk,
-                                  sha256_file, sums_hold)
+                                  settle, sha256_file, sums_hold)
 from analysis.corpus import content_hash, texts_and_spans
 from analysis.errors import ConfigError, SenseScopeError
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CHUNK = 2048
 FLOAT16_MAX = 65504.0
+STAMP_ON_WRITE = 1 << 30  #: bytes of vectors from which the writer checks and stamps the entry it wrote
 
 
 class CacheReadError(SenseScopeError):
@@ -249,8 +250,6 @@ def get_or_compute(occ: pd.DataFrame, model: str | None = None, *, layers=None, 
     """
     from analysis import encoder
 
-    if len(occ) == 0:
-        raise ConfigError("there are no occurrences to embed")
     chunk_size = _positive_int(chunk_size, "chunk size")
     batch_size = _positive_int(batch_size, "batch size")
     if engine is not None and device is not None:
@@ -292,22 +291,18 @@ def get_or_compute(occ: pd.DataFrame, model: str | None = None, *, layers=None, 
 def lookup(occ: pd.DataFrame, model: str | None = None, *, layers=None, pooling: str = "mean",
            window: int | None = None, loaded=None) -> EmbeddingSet | None:
     """The finished entry that :func:`get_or_compute` would return from the cache for these arguments, or None.
-
-    Without ``loaded`` the key comes from the model's config and weight files (:func:`analysis.encoder.model_info`),
-    so opening a cached set never loads the model (seconds, and the model's memory, on a page that only reads
-    vectors). A missing model or bad settings raise as in :func:`get_or_compute`."""
-    if len(occ) == 0:
-        raise ConfigError("there are no occurrences to embed")
-    key = _resolve(occ, model, layers, pooling, window, loaded)[2]
-    return _cached(key, occ, time.perf_counter(), None)
+    Without ``loaded`` the key comes from the model's config and weight files (:func:`analysis.encoder.model_info`):
+    opening a cached set never loads the model. Bad input raises as in :func:`get_or_compute`."""
+    return _cached(_resolve(occ, model, layers, pooling, window, loaded)[2], occ, time.perf_counter(), None)
 
 
 def _resolve(occ, model, layers, pooling, window, loaded) -> tuple[dict, list, str]:
     """Model info, layer list and cache key of a request."""
     from analysis import encoder
 
-    # The key is computed from the resolved path (as always, so existing entries stay valid); manifests get the
-    # display form.
+    if len(occ) == 0:
+        raise ConfigError("there are no occurrences to embed")
+    # Keys use the resolved path (as always, so existing entries stay valid); manifests get the display form.
     info = {**loaded.describe(), "path": loaded.path} if loaded is not None else encoder.model_info(model)
     layer_list = encoder.normalize_layers(info["n_layers"], info.get("model", info.get("name", "model")), layers)
     if pooling not in {"mean", "first"}:
@@ -436,7 +431,12 @@ def _write_entry(key: str, vectors: np.ndarray, occ: pd.DataFrame, manifest: dic
     atomic_write_bytes(staging / "manifest.json", json.dumps(manifest, indent=1).encode())
     shutil.rmtree(final, ignore_errors=True)
     os.replace(staging, final)
-    entry = open_entry(key, verify=False)
+    if big := vectors.nbytes >= STAMP_ON_WRITE:  # checked again once settled, and stamped: no sums read at 1st open
+        settle(final, ["vectors.npy", "occurrences.parquet"])
+    entry = open_entry(key, verify=big)
+    if entry is None:  # the disk did not keep what was just written
+        raise CacheReadError("the embeddings just written do not match their checksums (check the disk); a rerun "
+                             "resumes from the finished chunks")
     entry.occurrences = occ.reset_index(drop=True)
     return entry
 

@@ -358,3 +358,17 @@ def test_changed_files_are_checked_again_and_cache_verify_ignores_stamps(cache_d
     assert f"{es.key}: corrupt" in out and "0 of 1 entries whole" in out and not folder.exists()
     es = store.get_or_compute(occ, tiny_bert)
     assert cli(["cache", "verify", es.key[:6]]) == 0 and f"{es.key}: ok" in capsys.readouterr().out
+
+
+def test_the_writer_of_a_big_entry_stamps_it_once_settled(cache_dir, tiny_bert, monkeypatch):
+    """Above STAMP_ON_WRITE bytes the writer waits until its files settle, checks them once more and stamps them, so
+    the entry's first open reads no sums; below it (every other test here) nothing waits and nothing is stamped."""
+    from analysis import cache_files
+
+    monkeypatch.setattr(store, "STAMP_ON_WRITE", 0)
+    monkeypatch.setattr(cache_files, "STAMP_MARGIN_NS", 50_000_000)  # 50 ms instead of 2 s: a short wait here
+    occ = occurrences()
+    es = store.get_or_compute(occ, tiny_bert)
+    assert not es.cache_hit and (cache_dir / "embeddings" / es.key / "verified.json").exists()
+    sums = _counted_sums(monkeypatch)
+    assert store.get_or_compute(occ, tiny_bert).cache_hit and sums == []
