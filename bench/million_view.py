@@ -38,8 +38,8 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--unverified", action="store_true",
                     help="remove the entry's verified.json first, so the first draw reads every checksum (as the "
-                         "first open after `embed` does); by default the stamp written when the set was generated "
-                         "stands for that check, as on every later open")
+                         "first open of a set without a stamp does: one under 1 GiB, or written before stamps); by "
+                         "default the stamp written with the generated set stands for that check")
     args = ap.parse_args()
     cache = (args.work / "cache").resolve()
     cache.mkdir(parents=True, exist_ok=True)
