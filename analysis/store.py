@@ -227,7 +227,7 @@ def _positive_int(value, what: str) -> int:
 
 def get_or_compute(occ: pd.DataFrame, model: str | None = None, *, layers=None, pooling: str = "mean",
                    window: int | None = None, chunk_size: int = DEFAULT_CHUNK, batch_size: int = 64,
-                   progress: Callable[[int, int], None] | None = None, loaded=None,
+                   progress: Callable[[int, int], None] | None = None, loaded=None, load: Callable | None = None,
                    device: str | None = None, engine=None) -> EmbeddingSet:
     """Embedding set of ``occ`` with ``model``: from the cache when there, else computed (resuming finished chunks).
 
@@ -238,6 +238,8 @@ def get_or_compute(occ: pd.DataFrame, model: str | None = None, *, layers=None, 
     layers : hidden-state indices to keep (None = all, embedding layer included)
     chunk_size, batch_size : occurrences per cached chunk and per forward pass (whole numbers >= 1)
     loaded : an already loaded :class:`analysis.encoder.LoadedModel` for ``model`` (saves a reload)
+    load : without ``loaded``, what gives the model on a miss (e.g. a server's shared copy); the key then comes from
+        the model's config and weight files, so a cache hit never loads the model. Default: load ``model`` here.
     progress : progress(done, total) over occurrences, cached chunks included
     engine : what encodes the missing chunks (see :class:`ChunkPlan`); None = this process
         (:class:`LocalEngine`), e.g. :class:`analysis.ray_engine.RayEngine` for a Ray cluster. Whatever the engine,
@@ -262,7 +264,7 @@ def get_or_compute(occ: pd.DataFrame, model: str | None = None, *, layers=None, 
     entry = _cached(key, occ, t0, progress)
     if entry is not None:
         return entry
-    lm = loaded or encoder.load_model(model, device=device if engine is None else "cpu")
+    lm = loaded or (load() if load else encoder.load_model(model, device=device if engine is None else "cpu"))
     texts, spans = texts_and_spans(occ)
     # Validate every span before any work is cached (bad input must leave nothing behind).
     encoder.plan_windows(lm, texts, spans, window=window, pooling=pooling)
@@ -286,14 +288,6 @@ def get_or_compute(occ: pd.DataFrame, model: str | None = None, *, layers=None, 
         shutil.rmtree(_emb_dir() / f"{key}.partial", ignore_errors=True)
     entry.cache_hit, entry.seconds = False, seconds
     return entry
-
-
-def lookup(occ: pd.DataFrame, model: str | None = None, *, layers=None, pooling: str = "mean",
-           window: int | None = None, loaded=None) -> EmbeddingSet | None:
-    """The finished entry that :func:`get_or_compute` would return from the cache for these arguments, or None.
-    Without ``loaded`` the key comes from the model's config and weight files (:func:`analysis.encoder.model_info`):
-    opening a cached set never loads the model. Bad input raises as in :func:`get_or_compute`."""
-    return _cached(_resolve(occ, model, layers, pooling, window, loaded)[2], occ, time.perf_counter(), None)
 
 
 def _resolve(occ, model, layers, pooling, window, loaded) -> tuple[dict, list, str]:

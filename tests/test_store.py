@@ -45,23 +45,28 @@ def test_cache_hit_and_exactness(cache_dir, tiny_bert):
     assert manifest["rows"] == len(occ) and manifest["layers"] == [0, 1, 2, 3] and "versions" in manifest
 
 
-def test_lookup_opens_a_cached_set_without_loading_the_model(cache_dir, tiny_bert, monkeypatch):
-    """store.lookup finds the entry get_or_compute wrote (same key, same vectors) from the model's config and weight
-    files alone, returns None on a miss, and never loads the model (the page opens a cached million this way)."""
+def test_a_cache_hit_with_a_load_hook_never_loads_the_model(cache_dir, tiny_bert, monkeypatch):
+    """With ``load`` (how the dashboard passes its shared model) the key comes from the model's config and weight
+    files: a hit has the key and vectors of the run that computed them and loads nothing; a miss calls the hook once
+    and embeds with what it gives."""
     occ = occurrences()
-    assert store.lookup(occ, tiny_bert) is None
     es = store.get_or_compute(occ, tiny_bert)
+    shared = encoder.load_model(tiny_bert)
+    calls = []
 
     def no_loading(*args, **kwargs):
         raise AssertionError("the model was loaded")
 
     monkeypatch.setattr(encoder, "load_model", no_loading)
-    hit = store.lookup(occ, tiny_bert)
-    assert hit is not None and hit.cache_hit and hit.key == es.key
+    hit = store.get_or_compute(occ, tiny_bert, load=lambda: calls.append(1) or no_loading())
+    assert hit.cache_hit and hit.key == es.key and calls == []
     assert np.array_equal(np.asarray(hit.vectors), np.asarray(es.vectors))
-    assert store.lookup(occ, tiny_bert, layers=[-1]) is None  # another layer choice: another key, not there
+    other = store.get_or_compute(occ, tiny_bert, layers=[-1], load=lambda: calls.append(1) or shared)
+    assert not other.cache_hit and calls == [1] and other.key != es.key
+    np.testing.assert_allclose(np.asarray(other.vectors[:, 0], dtype=np.float32),
+                               np.asarray(es.vectors[:, -1], dtype=np.float32), atol=1e-3)
     with pytest.raises(ModelLoadError):
-        store.lookup(occ, str(cache_dir / "no-such-model"))
+        store.get_or_compute(occ, str(cache_dir / "no-such-model"), load=no_loading)
 
 
 def test_corrupt_entry_is_recomputed(cache_dir, tiny_bert):

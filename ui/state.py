@@ -305,7 +305,7 @@ def current_embeddings():
 
 def compute_embeddings(progress_widget=None):
     """Compute (or open from the cache) the embedding set for the current settings, with a progress bar."""
-    from analysis.store import get_or_compute, lookup
+    from analysis.store import get_or_compute
 
     occ = occurrences()
     bar = progress_widget or st.progress(0.0, text="Embedding occurrences…")
@@ -313,10 +313,8 @@ def compute_embeddings(progress_widget=None):
     def progress(done: int, total: int) -> None:
         bar.progress(min(1.0, done / max(total, 1)), text=f"Embedding occurrences… {done}/{total}")
 
-    # A cached set opens without the model (its config and weight files give the key); only a miss loads it.
-    es = lookup(occ, model_name())
-    if es is None:
-        es = get_or_compute(occ, model_name(), loaded=cached.model(model_name()), progress=progress)
+    # A cached set opens without the model (its config and weight files give the key); a miss loads the shared one.
+    es = get_or_compute(occ, model_name(), load=lambda: cached.model(model_name()), progress=progress)
     bar.empty()
     st.session_state["embset"] = es
     st.session_state["embset_key"] = settings_key()
