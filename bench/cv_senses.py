@@ -45,6 +45,7 @@ import cv_data  # noqa: E402
 
 from analysis import senses  # noqa: E402
 from analysis import shift as S  # noqa: E402
+from analysis.layers import depth_range  # noqa: E402
 
 MIN_SILHOUETTES = (None, 0.03, 0.05, 0.07, 0.09, 0.11, 0.13, 0.15, 0.2)
 MIN_STABILITIES = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
@@ -57,12 +58,11 @@ def layer_rules(top: int, full: bool = False) -> dict:
     """Layer rules by name -> spec for a model whose last hidden state is ``top`` (0 = embeddings, left out): the last
     layer, the middle of the stack, the middle third and the upper half (``full``: every single layer from 2, the
     upper third and all layers as well)."""
-    third, two = top // 3, (2 * top) // 3
-    rules = {"last": top, f"layer {top - 2}": top - 2, "middle third": (third + 1, max(third + 1, two)),
-             "upper half": (top // 2 + 1, top)}
+    rules = {"last": top, f"layer {top - 2}": top - 2, "middle third": depth_range("middle third", top),
+             "upper half": depth_range("upper half", top)}
     if full:
         rules.update({f"layer {i}": i for i in range(2, top)})
-        rules.update({"upper third": (two + 1, top), "all": (1, top)})
+        rules.update({"upper third": depth_range("upper third", top), "all": (1, top)})
     return rules
 
 

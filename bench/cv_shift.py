@@ -34,15 +34,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared bench hel
 import cv_data  # noqa: E402
 
 from analysis import senses  # noqa: E402
+from analysis.layers import depth_range  # noqa: E402
 from analysis import shift as S  # noqa: E402
 
 
 def rules(top: int) -> dict:
     """Layer rules by name -> spec (single layers, then rules relative to the depth ``top``)."""
-    third, two = top // 3, (2 * top) // 3
     out = {f"layer {i}": i for i in range(0, top + 1)}
-    out.update({"middle third": (third + 1, max(third + 1, two)), "upper third": (two + 1, top),
-                "upper half": (top // 2 + 1, top), "last three": (top - 2, top), "all": (1, top)})
+    out.update({name: depth_range(name, top) for name in ("middle third", "upper third", "upper half")})
+    out.update({"last three": (top - 2, top), "all": (1, top)})
     seen, kept = {}, {}
     for name, spec in out.items():  # one name per set of layers (for 6 layers the upper half is the last three)
         key = tuple(senses.resolve_layers(list(range(top + 1)), spec))

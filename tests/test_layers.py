@@ -65,3 +65,47 @@ def test_all_finite_checks_every_block():
         Y[row, 3] = bad
         assert not all_finite(Y, rows=10) and not all_finite(Y)
     assert not all_finite(np.array([1.0, np.nan]), rows=1)
+
+
+@pytest.mark.parametrize("depth, rule, want", [
+    (6, "upper half", (4, 6)), (12, "upper half", (7, 12)), (24, "upper half", (13, 24)),
+    (6, "middle third", (3, 4)), (12, "middle third", (5, 8)), (24, "middle third", (9, 16)),
+    (6, "upper third", (5, 6)), (12, "lower third", (1, 4)), (12, "lower half", (1, 6)),
+    (1, "middle third", (1, 1)), (2, "upper third", (2, 2)),
+])
+def test_depth_rules_scale_with_the_model(depth, rule, want):
+    """A rule relative to the depth picks the same share of layers in a 6-, 12- and 24-layer model (floor of the
+    fraction, exclusive below), never the embedding layer, and at least one layer for a shallow model."""
+    assert layers.depth_range(rule, depth) == want
+    assert layers.resolve(rule, depth + 1) == list(range(want[0], want[1] + 1))
+    lo, hi = want
+    share = (hi - lo + 1) / depth
+    if depth >= 6:  # the rule names its share of the stack
+        assert share == pytest.approx({"half": 1 / 2, "third": 1 / 3}[rule.split()[1]])
+
+
+def test_depth_rules_are_read_in_any_spelling_and_in_lists():
+    assert layers.resolve("Upper-Half", 13) == layers.resolve("upper_half", 13) == list(range(7, 13))
+    assert layers.resolve("upper half,0", 7) == [4, 5, 6, 0]
+    assert layers.resolve(["middle third", -1], 13) == [5, 6, 7, 8, 12]
+    assert layers.rule_of("Middle-third") == "middle third" and layers.rule_of("4-6") is None
+    assert layers.rule_of((4, 6)) is None
+    # the depth is the highest hidden state stored: a rule outside what a set holds names the rule and the layers
+    with pytest.raises(ConfigError, match=r"layer 7-12 \(the upper half of 12 layers\) is not in .* 10\.\.12"):
+        layers.resolve("upper half", [10, 11, 12])
+    with pytest.raises(ConfigError, match="upper half, lower third"):
+        layers.parse("upper quarter")
+    with pytest.raises(ConfigError, match="no layer rule"):
+        layers.depth_range("top", 12)
+    with pytest.raises(ConfigError, match="needs transformer layers"):
+        layers.resolve("upper half", [0])
+
+
+def test_the_shift_default_is_the_upper_half_of_any_model():
+    """analysis.shift.DEFAULT_LAYER is stated relative to the depth: MiniLM's last three, BERT-base's 7-12."""
+    from analysis import shift
+
+    assert layers.rule_of(shift.DEFAULT_LAYER) == "upper half"
+    assert layers.label(list(range(7)), shift.DEFAULT_LAYER) == "4-6"
+    assert layers.label(list(range(13)), shift.DEFAULT_LAYER) == "7-12"
+    assert layers.label(list(range(25)), shift.DEFAULT_LAYER) == "13-24"

@@ -26,6 +26,7 @@ def test_shift_writes_json_tables_and_figures(tmp_path, tiny_bert, cache_dir, ca
     for m in ("apd", "prt", "jsd"):
         assert isinstance(pair[m], float) and 0 < pair[f"{m}_p"] <= 1 and len(pair[f"{m}_ci"]) == 2
     assert doc["params"]["n_permutations"] == 99
+    assert doc["layer"] == "2-3"  # the default, the upper half of the tiny model's 3 layers
     shares = doc["shares"]["by_period"]
     assert set(shares) == {"1", "2"} and sum(v["count"] for v in shares["1"].values()) == 100
     assert len(doc["typical"]) == 10 and "[plane" in doc["typical"][0]["kwic"].lower()
@@ -34,6 +35,16 @@ def test_shift_writes_json_tables_and_figures(tmp_path, tiny_bert, cache_dir, ca
     manifest = json.loads((out / "pairs.manifest.json").read_text())
     assert manifest["parameters"]["target"] == "plane_nn" and manifest["parameters"]["n_bootstrap"] == 50
     assert len(pd.read_csv(out / "pairs.csv")) == 3
+
+
+def test_shift_takes_a_layer_rule_relative_to_the_depth(tmp_path, tiny_bert, cache_dir, capsys):
+    out = tmp_path / "out"
+    rc = main(["shift", DWUG, "--target", "plane_nn", "--model", tiny_bert, "--layer", "Middle-third", "--out",
+               str(out), *FAST])
+    assert rc == 0, capsys.readouterr().err
+    assert json.loads((out / "shift.json").read_text())["layer"] == "2"
+    assert main(["shift", DWUG, "--target", "plane_nn", "--layer", "upper-quarter", "--out", str(tmp_path / "x")]) == 2
+    assert "middle third" in capsys.readouterr().err
 
 
 def test_shift_rank_writes_ranking_and_spearman(tmp_path, tiny_bert, cache_dir, capsys):

@@ -14,6 +14,7 @@ import streamlit as st
 from analysis import shift as S
 from analysis.corpus import kwic, kwic_html
 from analysis.errors import SenseScopeError
+from analysis.layers import rule_of as layer_rule
 from analysis.plots import shift as P
 from analysis.senses import layer_label, layer_vectors
 from ui import state, widgets
@@ -66,6 +67,8 @@ def vectors(es, occ: pd.DataFrame) -> ShiftRun:
     """The vectors to compare: the shift default (a layer mix) or the sidebar layer."""
     layer = state.current_layer(es)
     default_label = layer_label(es.layers, S.DEFAULT_LAYER)
+    rule = layer_rule(S.DEFAULT_LAYER)
+    default_label += f", the {rule}" if rule else ""
     vector_choice = st.radio(
         "Vectors", ["default", "sidebar"], horizontal=True, key="shift_vectors",
         format_func={"default": f"Mean of layers {default_label} (default for shift; see BENCHMARKS.md)",

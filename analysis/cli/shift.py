@@ -133,8 +133,9 @@ def sense_labels(X, periods, occ, args):
 
 def _add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="hub id or local folder (default: the packaged all-MiniLM-L6-v2)")
-    p.add_argument("--layer", help="hidden-state index (e.g. 6, -1) or an averaged range (4-6); default: "
-                                   "analysis.shift.DEFAULT_LAYER")
+    p.add_argument("--layer", help="hidden-state index (e.g. 6, -1), an averaged range (4-6) or a rule relative "
+                                   "to the depth (upper-half, middle-third, ...); default: analysis.shift.DEFAULT_LAYER "
+                                   "(upper-half)")
     p.add_argument("--pooling", choices=["mean", "first"], default="mean")
     p.add_argument("--window", type=int, help="most tokens per model input (default: the model's maximum)")
     p.add_argument("--batch-size", type=int, default=64)
