@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from analysis import senses as S
+from analysis.errors import ConfigError
 from analysis.plots import raster
 from analysis.plots import senses as P
 from analysis.senses import clustering, projection
@@ -134,3 +135,81 @@ def test_a_lasso_on_a_big_scatter_lists_every_occurrence_under_it():
     assert ue.selected_ids(state, view) == [10, 11, 13]  # every point under the lasso
     box = {"selection": {"points": [], "lasso": [], "box": [{"x": [1.5, 2.5], "y": [1.5, 2.5]}]}}
     assert ue.selected_ids(box, view) == [12]
+
+
+def _memmap_set(tmp_path, n_per=700, layers=3, dim=16, seed=0):
+    """A float16 memory-mapped (n, layers, dim) set of three planted senses (the store's layout), with its gold."""
+    X, gold = blobs(n_per, dim=dim, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    data = np.stack([X + rng.normal(scale=0.3, size=X.shape) for _ in range(layers)], axis=1).astype(np.float16)
+    np.save(tmp_path / "v.npy", data)
+    return np.load(tmp_path / "v.npy", mmap_mode="r"), list(range(layers)), gold
+
+
+@pytest.mark.parametrize("layer", [-1, "0-2"])
+def test_lazy_layer_reads_the_values_prepared_layer_makes(tmp_path, monkeypatch, layer):
+    """Rows in any order, negative indices, masks, slices, one row and the blocks are bit for bit the rows of
+    prepared_layer, read without making the matrix; np.asarray makes it once and later reads come from it."""
+    from analysis.senses import vectors as V
+
+    monkeypatch.setattr(V, "BLOCK_ROWS", 97)  # the row count is no multiple of the block
+    mm, available, _ = _memmap_set(tmp_path)
+    want = S.prepared_layer(mm, available, layer)
+    lazy = S.lazy_layer(mm, available, layer)
+    assert isinstance(lazy, S.LazyLayer) and lazy.shape == want.shape and len(lazy) == len(want)
+    rows = np.random.default_rng(2).choice(len(want), 500, replace=False)  # unsorted
+    assert np.array_equal(lazy[rows], want[rows])
+    assert np.array_equal(lazy[[-1, 0, 5]], want[[-1, 0, 5]]) and np.array_equal(lazy[7], want[7])
+    mask = np.arange(len(want)) % 3 == 0
+    assert np.array_equal(lazy[mask], want[mask]) and np.array_equal(lazy[10:400:7], want[10:400:7])
+    assert np.array_equal(np.concatenate([b for _, b in lazy.blocks()]), want)
+    assert [lo for lo, _ in lazy.blocks()][:3] == [0, 97, 194]
+    assert not lazy.made
+    with pytest.raises(IndexError):
+        lazy[[len(want)]]
+    full = np.asarray(lazy)
+    assert lazy.made and np.array_equal(full, want) and not full.flags.writeable
+    assert np.asarray(lazy) is full and np.array_equal(lazy[rows], want[rows])
+    assert np.array_equal(lazy @ np.eye(16, dtype=np.float32), want)  # numpy reads it like an array
+
+
+def test_lazy_layer_is_only_for_a_preparation_that_learns_nothing(tmp_path):
+    mm, available, _ = _memmap_set(tmp_path, n_per=20)
+    made = S.lazy_layer(mm, available, -1, S.Preprocessing(remove_mean=True))
+    assert isinstance(made, np.ndarray)
+    assert np.array_equal(made, S.prepared_layer(mm, available, -1, S.Preprocessing(remove_mean=True)))
+    with pytest.raises(ConfigError, match="layer 5"):
+        S.lazy_layer(mm, available, 5)
+
+
+def test_kmeans_and_pca_of_a_big_lazy_layer_never_make_the_matrix(tmp_path, monkeypatch):
+    """Above the sample sizes, k-means (auto-k) and PCA read a LazyLayer's sample and then one pass of blocks: the
+    labels are those of the made matrix, the coordinates equal to float precision, and the matrix is never made.
+    Methods that need every vector (a graph method here) make it and give the made matrix's answer."""
+    from analysis.senses import vectors as V
+
+    monkeypatch.setattr(V, "BLOCK_ROWS", 256)
+    monkeypatch.setattr(clustering, "MAX_KMEANS_POINTS", 1_000)
+    monkeypatch.setattr(clustering, "MAX_FIT_POINTS", 300)
+    monkeypatch.setattr(projection, "MAX_PCA_FIT", 500)
+    mm, available, gold = _memmap_set(tmp_path)
+    want = S.prepared_layer(mm, available, -1)
+    lazy = S.lazy_layer(mm, available, -1)
+    from sklearn.metrics import adjusted_rand_score
+
+    for kwargs in ({"k": "auto", "min_silhouette": 0.15}, {"k": 4}):
+        a = S.cluster_vectors(lazy, method="kmeans", seed=3, **kwargs)
+        b = S.cluster_vectors(want, method="kmeans", seed=3, **kwargs)
+        assert np.array_equal(a.labels, b.labels) and a.k == b.k and a.silhouette == b.silhouette
+        assert a.notice == b.notice and "300" in a.notice
+        if kwargs["k"] == "auto":  # the planted senses, found on the sample and placed for every row
+            assert a.k == 3 and adjusted_rand_score(gold, a.labels) == pytest.approx(1.0)
+    agg = S.cluster_vectors(lazy, method="agglomerative", k=3, seed=0)
+    assert np.array_equal(agg.labels, S.cluster_vectors(want, method="agglomerative", k=3, seed=0).labels)
+    pa, pb = S.project(lazy, method="pca", seed=1), S.project(want, method="pca", seed=1)
+    assert pa.n_fit == pb.n_fit == 500 and pa.notice == pb.notice
+    np.testing.assert_allclose(pa.coords, pb.coords, rtol=0, atol=1e-5)
+    assert not lazy.made  # neither made the matrix
+    graph = S.cluster_vectors(lazy, method="correlation", threshold=0.9, seed=0)
+    assert lazy.made
+    assert np.array_equal(graph.labels, S.cluster_vectors(want, method="correlation", threshold=0.9, seed=0).labels)

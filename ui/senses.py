@@ -33,10 +33,16 @@ SELECTION_ROWS = 2_000
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def prepared(key: str, layer, prep: S.Preprocessing, _es) -> np.ndarray:
+def prepared(key: str, layer, prep: S.Preprocessing, _es):
     """Prepared (n, dim) vectors of one layer spec of the embedding set ``key``: one read-only array shared by the
     reruns and sessions that ask for it (a cache_data entry would be copied on every rerun: 1.5 GB at a million
-    MiniLM vectors)."""
+    MiniLM vectors).
+
+    Above :data:`analysis.senses.MAX_KMEANS_POINTS` it is a :class:`analysis.senses.LazyLayer`: the clusters and the
+    PCA the chart needs read a sample and one pass of blocks from the set, so the chart draws without making the
+    matrix, and the first section below it that needs every vector makes it (once, for every session)."""
+    if len(_es.vectors) > S.MAX_KMEANS_POINTS:
+        return S.lazy_layer(_es.vectors, list(_es.layers), layer, prep)
     X = S.prepared_layer(_es.vectors, list(_es.layers), layer, prep)
     X.flags.writeable = False
     return X

@@ -31,7 +31,8 @@ from __future__ import annotations
 
 from analysis.senses._base import (CLUSTER_METHODS, DEFAULT_K_RANGE, DEFAULT_LAYER, DEFAULT_METHOD,
                                    DEFAULT_MIN_SILHOUETTE, DEFAULT_PREFERENCE, DEFAULT_PROJECTION, DEFAULT_THRESHOLD,
-                                   GRAPH_METHODS, MAX_FIT_POINTS, MAX_PAIRWISE_POINTS, PROJECTION_METHODS,
+                                   GRAPH_METHODS, MAX_FIT_POINTS, MAX_KMEANS_POINTS, MAX_PAIRWISE_POINTS,
+                                   PROJECTION_METHODS,
                                    SILHOUETTE_SAMPLE, SINGLE_THREAD_BELOW)
 from analysis.senses._base import _sample as seeded_sample  # noqa: F401 - sorted seeded row sample (all rows if n <= size)
 from analysis.senses.clustering import ClusterResult, cluster_vectors, stability
@@ -43,8 +44,9 @@ from analysis.senses.describe import (class_tfidf, cluster_names, context_window
 from analysis.senses.metrics import ClusterScores, cluster_scores, contingency_table, inverse_purity, purity
 from analysis.senses.probes import NearestCentroidClassifier, ProbeResult, predict_senses
 from analysis.senses.projection import ProjectionResult, ProjectionSettings, check_projection, project
-from analysis.senses.vectors import (DEFAULT_PREPROCESSING, Preprocessing, VectorPreprocessor, layer_label,
-                                     layer_vectors, prepared_layer, preprocess, resolve_layers)
+from analysis.senses.vectors import (DEFAULT_PREPROCESSING, LazyLayer, Preprocessing, VectorPreprocessor,
+                                     layer_label, layer_vectors, lazy_layer, prepared_layer, preprocess,
+                                     resolve_layers)
 
 __all__ = [
     "DEFAULT_LAYER", "DEFAULT_PREPROCESSING", "DEFAULT_METHOD", "DEFAULT_PROJECTION", "DEFAULT_K_RANGE",
@@ -56,5 +58,6 @@ __all__ = [
     "context_windows", "class_tfidf", "nearest_to_centroids", "describe_clusters", "cluster_names",
     "score_layers", "score_record", "SCORE_COLUMNS", "LayerScoring", "ProjectionSettings", "SINGLE_THREAD_BELOW",
     "DEFAULT_THRESHOLD", "DEFAULT_PREFERENCE", "DEFAULT_MIN_SILHOUETTE", "GRAPH_METHODS", "score_clusters",
-    "cosine_matrix", "correlation_clusters", "chinese_whispers", "affinity_clusters",
+    "cosine_matrix", "correlation_clusters", "chinese_whispers", "affinity_clusters", "LazyLayer", "lazy_layer",
+    "MAX_KMEANS_POINTS",
 ]

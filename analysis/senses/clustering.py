@@ -20,6 +20,7 @@ from analysis.senses._base import (CLUSTER_METHODS, DEFAULT_K_RANGE, DEFAULT_MET
                                    DEFAULT_THRESHOLD, GRAPH_METHODS, MAX_FIT_POINTS, MAX_KMEANS_POINTS,
                                    MAX_PAIRWISE_POINTS, SILHOUETTE_SAMPLE, STABILITY_PAIRS, STABILITY_SAMPLE,
                                    _sample, _seed_alias, _seed_int, _threads)
+from analysis.senses.vectors import LazyLayer
 
 
 @dataclass(frozen=True)
@@ -99,8 +100,10 @@ def _kmeans(X, k, seed, n_init: int | None = None) -> np.ndarray:
     return KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(X)
 
 
-def _assign_to_centroids(X, fit_idx, fit_labels) -> np.ndarray:
-    """Labels for all rows: the fitted sample keeps its labels, the others join the nearest centroid (cosine)."""
+def _assign_to_centroids(X, fit_idx, fit_labels, Xs=None) -> np.ndarray:
+    """Labels for all rows: the fitted sample keeps its labels, the others join the nearest centroid (cosine).
+
+    ``Xs`` is ``X[fit_idx]`` when the caller has it; a :class:`LazyLayer` is read block by block."""
     n = X.shape[0]
     labels = np.full(n, -1, dtype=np.int64)
     labels[fit_idx] = fit_labels
@@ -108,11 +111,15 @@ def _assign_to_centroids(X, fit_idx, fit_labels) -> np.ndarray:
     rest = np.ones(n, dtype=bool)  # a mask, not setdiff1d: no sort of a million row numbers
     rest[fit_idx] = False
     if len(ids) and rest.any():
-        Xs = X[fit_idx]
+        Xs = X[fit_idx] if Xs is None else Xs
         cents = unit_rows(np.stack([Xs[fit_labels == c].mean(axis=0) for c in ids]), zero_ok=True)
         # The nearest centroid by cosine: a row's length does not change which centroid is nearest, so the rows
         # need no normalising (a pass over a big set saved).
-        labels[rest] = ids[np.argmax(X @ cents.T, axis=1)[rest]]  # all rows: no copy of the rest
+        if isinstance(X, LazyLayer):  # one pass over the set's blocks, no prepared matrix
+            nearest = np.concatenate([np.argmax(block @ cents.T, axis=1) for _, block in X.blocks()])
+        else:
+            nearest = np.argmax(X @ cents.T, axis=1)  # all rows: no copy of the rest
+        labels[rest] = ids[nearest[rest]]
     return labels
 
 
@@ -124,9 +131,10 @@ def cluster_vectors(X, *, method: str | None = None, k="auto", k_range=DEFAULT_K
 
     Parameters
     ----------
-    X : ndarray of shape (n_occurrences, dim)
+    X : ndarray of shape (n_occurrences, dim), or a :class:`LazyLayer`
         Vectors to cluster, usually prepared by :func:`preprocess` (k-means is Euclidean, so length-normalised
-        vectors make it cosine-like).
+        vectors make it cosine-like). k-means and agglomerative read a LazyLayer's sample and then every row block by
+        block (the same labels as from the made matrix); the other methods make it.
     method : {"kmeans", "agglomerative", "hdbscan", "affinity", "correlation", "chinese_whispers"}, optional
         Default :data:`DEFAULT_METHOD`. k-means (Euclidean, several seeded restarts); agglomerative with cosine
         distance and average linkage; HDBSCAN (Euclidean on unit vectors; noise = -1); affinity propagation on
@@ -165,11 +173,14 @@ def cluster_vectors(X, *, method: str | None = None, k="auto", k_range=DEFAULT_K
     min_silhouette = options.pop("min_silhouette", None)
     min_stability = options.pop("min_stability", None)
     seed = _seed_alias(seed, options, "cluster_vectors")
-    X = as_matrix(X, dtype=np.float32)
-    n = X.shape[0]
     method = str(DEFAULT_METHOD if method is None else method).lower()
     if method not in CLUSTER_METHODS:
         raise ConfigError(f"Unknown clustering method {method!r}; choose one of {', '.join(CLUSTER_METHODS)}.")
+    if isinstance(X, LazyLayer) and method not in ("kmeans", "agglomerative"):
+        X = X.materialize()
+    if not isinstance(X, LazyLayer):  # a LazyLayer checks each block as it reads it
+        X = as_matrix(X, dtype=np.float32)
+    n = X.shape[0]
     seed = _seed_int(seed)
     if n < 2:
         raise TooFewPointsError(f"Clustering needs at least 2 occurrences; there are {n}.")
@@ -217,7 +228,7 @@ def _cluster(X, method, k, k_range, seed, max_pairwise, min_silhouette, min_stab
             best, candidates[1] = 1, np.zeros(len(fit_idx), dtype=np.int64)
     labels = candidates[best]
     if len(fit_idx) < n:
-        labels = _assign_to_centroids(X, fit_idx, labels)
+        labels = _assign_to_centroids(X, fit_idx, labels, Xf)
     labels = _relabel_by_size(labels)
     k_found = int(len(np.unique(labels[labels >= 0])))
     params = {"method": method, "k": "auto" if auto else int(ks[0]), "k_range": list(k_range) if auto else None,

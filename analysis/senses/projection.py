@@ -10,6 +10,7 @@ from analysis._util import as_matrix
 from analysis.errors import ConfigError, TooFewPointsError
 from analysis.senses._base import (DEFAULT_PROJECTION, MAX_FIT_POINTS, MAX_PCA_FIT, PROJECTION_METHODS, _sample,
                                    _seed_int, _settings, _threads)
+from analysis.senses.vectors import LazyLayer
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,9 @@ def project(X, *, settings: ProjectionSettings | None = None, **options) -> Proj
     UMAP and t-SNE on more than ``max_fit`` points are fitted on a seeded sample and the result's ``notice`` says so.
     """
     s = _settings(ProjectionSettings, settings, options, "project")
-    X = as_matrix(X, dtype=np.float32)
+    streamed = isinstance(X, LazyLayer) and str(s.method).lower() == "pca" and X.shape[0] > MAX_PCA_FIT
+    if not streamed:  # PCA reads a big LazyLayer's sample, then its blocks; anything else gets the made matrix
+        X = as_matrix(X, dtype=np.float32)
     n = X.shape[0]
     method = check_projection(n, settings=s)
     seed = _seed_int(s.seed)
@@ -125,7 +128,10 @@ def _project_pca(X, s: ProjectionSettings, seed: int) -> ProjectionResult:
     pca = PCA(n_components=n_components, random_state=seed)
     if n > MAX_PCA_FIT:  # fitted on a seeded sample, applied to every point
         pca.fit(X[_sample(n, MAX_PCA_FIT, seed)])
-        coords = pca.transform(X)
+        if isinstance(X, LazyLayer):  # one pass over the set's blocks, no prepared matrix
+            coords = np.concatenate([pca.transform(block) for _, block in X.blocks()])
+        else:
+            coords = pca.transform(X)
         notice = (f"PCA was fitted on a random sample of {MAX_PCA_FIT:,} of the {n:,} occurrences (seed {seed}) and "
                   f"applied to all of them.")
     else:

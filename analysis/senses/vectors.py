@@ -197,3 +197,106 @@ def prepared_layer(vectors, available: Sequence[int], layer=None, config: Prepro
         block = as_matrix(layer_vectors(vectors[lo:hi], available, layer), dtype=np.float32)
         out[lo:hi] = unit_rows(block, zero_ok=True) if pre.normalize else block
     return out
+
+
+class LazyLayer:
+    """The prepared vectors of one layer spec of a big (memory-mapped) set, read when they are asked for.
+
+    ``prepared_layer(vectors, available, layer, config)`` without making it first: rows by index
+    (``lazy[idx]``, :meth:`take`) and blocks in order (:meth:`blocks`) are prepared from the set as they are read, so
+    a k-means fitted on a sample and a PCA fitted on a sample can place every row without a (n, dim) float32 matrix in
+    fresh memory (1.5 GB at a million MiniLM vectors). Anything else (``np.asarray(lazy)``, a mask, a column) makes
+    the whole matrix once (:meth:`materialize`, thread-safe), keeps it read-only and serves every later read from it.
+    The values are those of :func:`prepared_layer`, bit for bit: each row goes through the same steps.
+
+    Only a preparation that learns nothing from the data (length normalisation or none) can be read this way;
+    :func:`lazy_layer` returns the made matrix for the others.
+    """
+
+    ndim = 2
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, vectors, available: Sequence[int], layer=None, config: Preprocessing | None = None):
+        import threading
+
+        pre = VectorPreprocessor.from_config(config)
+        if pre.remove_mean or pre.n_directions or np.ndim(vectors) != 3:
+            raise ConfigError("only a preparation that learns nothing from the data can be read lazily")
+        resolve_layers(available, layer)  # a missing layer is an error now, not at the first read
+        self._vectors, self._available, self._layer, self._config = vectors, list(available), layer, config
+        self._normalize = pre.normalize
+        n, _, dim = np.shape(vectors)
+        if n == 0:
+            raise TooFewPointsError("there are no occurrences to analyse")
+        self.shape = (int(n), int(dim))
+        self._full: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def made(self) -> bool:
+        """Whether the whole matrix has been made (reads come from it)."""
+        return self._full is not None
+
+    def _prepare(self, raw) -> np.ndarray:
+        block = as_matrix(layer_vectors(raw, self._available, self._layer), dtype=np.float32)
+        return unit_rows(block, zero_ok=True) if self._normalize else block
+
+    def materialize(self) -> np.ndarray:
+        """The whole prepared matrix (made on the first call, read-only, shared by every caller)."""
+        with self._lock:
+            if self._full is None:
+                full = prepared_layer(self._vectors, self._available, self._layer, self._config)
+                full.flags.writeable = False
+                self._full = full
+        return self._full
+
+    def __array__(self, dtype=None, copy=None):
+        full = self.materialize()
+        return full if dtype is None or np.dtype(dtype) == full.dtype else full.astype(dtype)
+
+    def take(self, rows) -> np.ndarray:
+        """Prepared rows ``rows`` (integer indices, any order), read in sorted blocks."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self._full is not None:
+            return self._full[rows]
+        if rows.size and (rows.min() < -self.shape[0] or rows.max() >= self.shape[0]):
+            raise IndexError(f"row index out of range for {self.shape[0]} rows")
+        rows = np.where(rows < 0, rows + self.shape[0], rows)
+        order = np.argsort(rows, kind="stable")
+        out = np.empty((len(rows), self.shape[1]), dtype=np.float32)
+        for lo in range(0, len(rows), BLOCK_ROWS):
+            pick = order[lo:lo + BLOCK_ROWS]
+            out[pick] = self._prepare(self._vectors[rows[pick]])
+        return out
+
+    def blocks(self, rows: int | None = None):
+        """(first row, prepared block) over every row in order, :data:`BLOCK_ROWS` rows at a time by default."""
+        rows = BLOCK_ROWS if rows is None else int(rows)
+        for lo in range(0, self.shape[0], rows):
+            hi = min(self.shape[0], lo + rows)
+            yield lo, (self._full[lo:hi] if self._full is not None else self._prepare(self._vectors[lo:hi]))
+
+    def __getitem__(self, key):
+        if self._full is not None:
+            return self._full[key]
+        if isinstance(key, slice):
+            return self.take(np.arange(self.shape[0])[key])
+        if isinstance(key, (int, np.integer)):
+            return self.take([key])[0]
+        arr = np.asarray(key) if isinstance(key, (list, np.ndarray)) else None
+        if arr is not None and arr.ndim == 1 and arr.dtype == bool and len(arr) == self.shape[0]:
+            return self.take(np.flatnonzero(arr))
+        if arr is not None and arr.ndim == 1 and (arr.dtype.kind in "iu" or arr.size == 0):
+            return self.take(arr)
+        return self.materialize()[key]
+
+
+def lazy_layer(vectors, available: Sequence[int], layer=None, config: Preprocessing | None = None):
+    """A :class:`LazyLayer` of the set when its preparation can be read lazily, else :func:`prepared_layer`."""
+    pre = VectorPreprocessor.from_config(config)
+    if pre.remove_mean or pre.n_directions or np.ndim(vectors) != 3:
+        return prepared_layer(vectors, available, layer, config)
+    return LazyLayer(vectors, available, layer, config)
