@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -172,6 +173,12 @@ def preprocess(X, config: Preprocessing | None = None) -> np.ndarray:
     return VectorPreprocessor.from_config(config).fit_transform(X)
 
 
+def _row_by_row(pre: VectorPreprocessor, vectors) -> bool:
+    """Whether each row can be prepared on its own: nothing is learnt from the data (length normalisation or none)
+    and the vectors are a set's (n, layers, dim) array."""
+    return not (pre.remove_mean or pre.n_directions) and np.ndim(vectors) == 3
+
+
 #: Rows per block of :func:`prepared_layer` (25 MB of float32 MiniLM vectors: the block stays in the CPU's caches).
 BLOCK_ROWS = 16_384
 
@@ -186,7 +193,7 @@ def prepared_layer(vectors, available: Sequence[int], layer=None, config: Prepro
     layer first and takes the two steps.
     """
     pre = VectorPreprocessor.from_config(config)
-    if pre.remove_mean or pre.n_directions or np.ndim(vectors) != 3:
+    if not _row_by_row(pre, vectors):
         return preprocess(layer_vectors(vectors, available, layer), config)
     n, _, dim = np.shape(vectors)
     if n == 0:
@@ -217,10 +224,8 @@ class LazyLayer:
     dtype = np.dtype(np.float32)
 
     def __init__(self, vectors, available: Sequence[int], layer=None, config: Preprocessing | None = None):
-        import threading
-
         pre = VectorPreprocessor.from_config(config)
-        if pre.remove_mean or pre.n_directions or np.ndim(vectors) != 3:
+        if not _row_by_row(pre, vectors):
             raise ConfigError("only a preparation that learns nothing from the data can be read lazily")
         resolve_layers(available, layer)  # a missing layer is an error now, not at the first read
         self._vectors, self._available, self._layer, self._config = vectors, list(available), layer, config
@@ -296,7 +301,6 @@ class LazyLayer:
 
 def lazy_layer(vectors, available: Sequence[int], layer=None, config: Preprocessing | None = None):
     """A :class:`LazyLayer` of the set when its preparation can be read lazily, else :func:`prepared_layer`."""
-    pre = VectorPreprocessor.from_config(config)
-    if pre.remove_mean or pre.n_directions or np.ndim(vectors) != 3:
+    if not _row_by_row(VectorPreprocessor.from_config(config), vectors):
         return prepared_layer(vectors, available, layer, config)
     return LazyLayer(vectors, available, layer, config)
