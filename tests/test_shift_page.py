@@ -30,6 +30,8 @@ def test_shift_page_demo_periods_shares_metrics_and_ranking(tiny_bert, cache_dir
     assert not at.error, [e.value for e in at.error]
     # periods: DWUG grouping 1 and 2, 100 occurrences each
     assert at.radio(key="shift_mode").value == "column"
+    # the default vectors are named by their rule and their layers (the upper half of the tiny model's 3 layers)
+    assert "Mean of layers 2-3, the upper half" in at.radio(key="shift_vectors").options[0]
     # the metrics table: one comparison with APD, PRT, JSD, their p and intervals
     table = next(d.value for d in at.dataframe if "APD p" in d.value.columns)
     assert len(table) == 1 and {"APD", "PRT", "JSD", "PRT p", "JSD 95% CI"} <= set(table.columns)
