@@ -57,9 +57,9 @@ def vector_settings(es, n: int) -> VectorSettings:
     c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
     layer_mode = c1.selectbox("Vectors", list(layer_modes), format_func=layer_modes.get, key="senses_layer_mode",
                               index=0 if state.get("layer") is None else 1,
-                              help="The default (the last layer, or a layer mix) was chosen on CoarseWSD-20, see "
-                                   "BENCHMARKS.md; "
-                                   "the sidebar layer is shared with the other pages.")
+                              help="The default (the last layer) won the leave-words-out selection on "
+                                   "CoarseWSD-20 and DWUG EN (BENCHMARKS.md); the sidebar layer is shared with the "
+                                   "other pages.")
     if layer_mode == "default":
         layer_spec = S.DEFAULT_LAYER
     elif layer_mode == "sidebar":
