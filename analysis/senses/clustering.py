@@ -116,7 +116,7 @@ def _assign_to_centroids(X, fit_idx, fit_labels, Xs=None) -> np.ndarray:
         # The nearest centroid by cosine: a row's length does not change which centroid is nearest, so the rows
         # need no normalising (a pass over a big set saved).
         if isinstance(X, LazyLayer):  # one pass over the set's blocks, no prepared matrix
-            nearest = np.concatenate([np.argmax(block @ cents.T, axis=1) for _, block in X.blocks()])
+            nearest = np.concatenate(X.map_blocks(lambda block: np.argmax(block @ cents.T, axis=1)))
         else:
             nearest = np.argmax(X @ cents.T, axis=1)  # all rows: no copy of the rest
         labels[rest] = ids[nearest[rest]]

@@ -129,7 +129,7 @@ def _project_pca(X, s: ProjectionSettings, seed: int) -> ProjectionResult:
     if n > MAX_PCA_FIT:  # fitted on a seeded sample, applied to every point
         pca.fit(X[_sample(n, MAX_PCA_FIT, seed)])
         if isinstance(X, LazyLayer):  # one pass over the set's blocks, no prepared matrix
-            coords = np.concatenate([pca.transform(block) for _, block in X.blocks()])
+            coords = np.concatenate(X.map_blocks(pca.transform))
         else:
             coords = pca.transform(X)
         notice = (f"PCA was fitted on a random sample of {MAX_PCA_FIT:,} of the {n:,} occurrences (seed {seed}) and "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from typing import Sequence
@@ -206,6 +207,16 @@ def prepared_layer(vectors, available: Sequence[int], layer=None, config: Prepro
     return out
 
 
+#: Threads of a :meth:`LazyLayer.map_blocks` pass (the machine's cores, at most 4: the pass is bound by memory reads).
+PASS_THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+def _pool():
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=PASS_THREADS)
+
+
 class LazyLayer:
     """The prepared vectors of one layer spec of a big (memory-mapped) set, read when they are asked for.
 
@@ -263,7 +274,7 @@ class LazyLayer:
         return full if dtype is None or np.dtype(dtype) == full.dtype else full.astype(dtype)
 
     def take(self, rows) -> np.ndarray:
-        """Prepared rows ``rows`` (integer indices, any order), read in sorted blocks."""
+        """Prepared rows ``rows`` (integer indices, any order), read in sorted blocks on :data:`PASS_THREADS` threads."""
         rows = np.asarray(rows, dtype=np.int64)
         if self._full is not None:
             return self._full[rows]
@@ -272,9 +283,11 @@ class LazyLayer:
         rows = np.where(rows < 0, rows + self.shape[0], rows)
         order = np.argsort(rows, kind="stable")
         out = np.empty((len(rows), self.shape[1]), dtype=np.float32)
-        for lo in range(0, len(rows), BLOCK_ROWS):
-            pick = order[lo:lo + BLOCK_ROWS]
-            out[pick] = self._prepare(self._vectors[rows[pick]])
+        starts = range(0, len(rows), BLOCK_ROWS)
+        with _pool() as pool:
+            parts = pool.map(lambda lo: self._prepare(self._vectors[rows[order[lo:lo + BLOCK_ROWS]]]), starts)
+            for lo, part in zip(starts, parts):
+                out[order[lo:lo + BLOCK_ROWS]] = part
         return out
 
     def blocks(self, rows: int | None = None):
@@ -283,6 +296,19 @@ class LazyLayer:
         for lo in range(0, self.shape[0], rows):
             hi = min(self.shape[0], lo + rows)
             yield lo, (self._full[lo:hi] if self._full is not None else self._prepare(self._vectors[lo:hi]))
+
+    def map_blocks(self, fn, rows: int | None = None) -> list:
+        """``[fn(block) for _, block in self.blocks(rows)]``, the blocks read and prepared on :data:`PASS_THREADS`
+        threads (the float16 cast, the norms and the products release the GIL), the results in row order."""
+        rows = BLOCK_ROWS if rows is None else int(rows)
+        n = self.shape[0]
+
+        def one(lo: int):
+            hi = min(n, lo + rows)
+            return fn(self._full[lo:hi] if self._full is not None else self._prepare(self._vectors[lo:hi]))
+
+        with _pool() as pool:
+            return list(pool.map(one, range(0, n, rows)))
 
     def __getitem__(self, key):
         if self._full is not None:
