@@ -108,7 +108,7 @@ def scatter(run: PageRun, vs: VectorSettings, pr: Projection) -> Chart:
     meta_cols = meta_columns(occ)
     for c in meta_cols:
         if c not in view.columns:
-            view[c] = occ[c].to_numpy()
+            view[c] = occ[c].array  # as stored (Arrow strings stay Arrow: no million Python strings per rerun)
     curated = uc.curated_labels(es)
     if curated is not None:
         view["curated_sense"] = uc.curation(es).sense_names()
@@ -177,7 +177,7 @@ def assignments(run: PageRun, pr: Projection, chart: Chart) -> None:
         assign["z"] = proj.coords[:, 2]
     for c in ("doc_id", "form", "start", "end", "year", "period", "label"):
         if c in occ.columns:
-            assign[c] = occ[c].to_numpy()
+            assign[c] = occ[c].array  # as stored: no Python strings made per rerun
 
     def assignments_csv() -> str:
         """The assignments with each occurrence's context, made when the button is pressed (a million contexts take

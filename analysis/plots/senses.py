@@ -62,8 +62,12 @@ def _ids_and_hover(df: pd.DataFrame, fields, large: bool) -> tuple[np.ndarray, n
     if not large:
         return ids, np.asarray(_hover(df, fields), dtype=object)
     ids = ids.astype(np.int32) if len(ids) and 0 <= ids.min() and ids.max() < 2**31 else ids
-    kw = df["kwic"].fillna("").astype(str) if "kwic" in df.columns else pd.Series([""] * len(df))
-    return ids, np.where(kw.to_numpy() != "", (kw + "<br>").to_numpy(), "").astype(object)
+    hover = np.full(len(df), "", dtype=object)
+    if "kwic" in df.columns:  # only the rows with a context get a line (a sample of a big scatter)
+        kw = df["kwic"].to_numpy(dtype=object)
+        lit = np.flatnonzero(pd.notna(kw) & (kw != ""))
+        hover[lit] = [f"{v}<br>" for v in kw[lit]]
+    return ids, hover
 
 
 def _categories(col: pd.Series, is_sense: bool, category_order) -> tuple[pd.Series, dict]:
