@@ -26,13 +26,18 @@ SORTS = {None: "text order", "L1": "1st word left", "L2": "2nd word left", "R1":
 _SKIP = {"occurrence_id", "text", "start", "end", "doc_id", "target"}
 
 
+def target_forms(occ: pd.DataFrame) -> set[str]:
+    """The target's forms in the occurrences, lower-cased.
+
+    Distinct forms first (a handful), then lower-cased: a million rows are not lower-cased on every rerun."""
+    return set(occ["form"].drop_duplicates().astype(str).str.lower()) if "form" in occ.columns else set()
+
+
 def function_words(occ: pd.DataFrame) -> set[str]:
     """English function words (scikit-learn's list) and the target's own forms: left out of collocates."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    # Distinct forms first (a handful), then lower-cased: a million rows are not lower-cased on every rerun.
-    forms = set(occ["form"].drop_duplicates().astype(str).str.lower()) if "form" in occ.columns else set()
-    return set(ENGLISH_STOP_WORDS) | {w for f in forms for w in K.words(f)}
+    return set(ENGLISH_STOP_WORDS) | {w for f in target_forms(occ) for w in K.words(f)}
 
 
 def metadata_columns(occ: pd.DataFrame) -> list[str]:

@@ -17,6 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis import senses as S
+from analysis.corpus import kwic_html
 from analysis.errors import SenseScopeError
 from analysis.plots import senses as P
 from ui import jobs
@@ -50,6 +51,16 @@ def prepared(key: str, layer, prep: S.Preprocessing, _es):
 
 def prepared_vectors(es, layer, prep: S.Preprocessing) -> np.ndarray:
     return prepared(es.key, layer, prep, es)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def hover_lines(key: str, n: int, size: int, seed: int, _occ: pd.DataFrame, _rows: np.ndarray) -> list[str]:
+    """The hover contexts (KWIC HTML) of the rows ``_rows`` of the embedding set ``key``: the seeded sample of
+    ``size`` of its ``n`` occurrences, which the arguments name. Made once, not on every rerun (20,000 lines at a
+    million points); only these rows' texts leave the (Arrow) column."""
+    shown = _occ.iloc[_rows]
+    return [kwic_html(t, int(s), int(e), 60) for t, s, e in
+            zip(shown["text"].tolist(), shown["start"].tolist(), shown["end"].tolist())]
 
 
 @st.cache_data(show_spinner="Clustering…", max_entries=64)

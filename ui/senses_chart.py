@@ -12,7 +12,7 @@ import streamlit as st
 
 from analysis import export
 from analysis import senses as S
-from analysis.corpus import kwic, kwic_html, kwic_table
+from analysis.corpus import kwic, kwic_table
 from analysis.errors import SenseScopeError
 from analysis.plots import senses as P
 from ui import jobs, widgets
@@ -98,9 +98,7 @@ def scatter(run: PageRun, vs: VectorSettings, pr: Projection) -> Chart:
     # markers; every point is in its density image, and a box or lasso lists the contexts of all the points under it).
     hover_rows = S.seeded_sample(n, us.HOVER_SAMPLE if large else n, seed)
     hover = np.full(n, "", dtype=object)
-    shown_rows = occ.iloc[hover_rows]  # only the hovered rows' texts leave the (Arrow) column: not a million
-    hover[hover_rows] = [kwic_html(t, int(s), int(e), 60) for t, s, e in
-                         zip(shown_rows["text"].tolist(), shown_rows["start"].tolist(), shown_rows["end"].tolist())]
+    hover[hover_rows] = us.hover_lines(es.key, n, len(hover_rows), seed, occ, hover_rows)
     view = pd.DataFrame({"occurrence_id": occ["occurrence_id"].to_numpy(), "x": proj.coords[:, 0],
                          "y": proj.coords[:, 1], "kwic": hover, "cluster": cl.labels, "cluster_name": cnames})
     if proj.coords.shape[1] == 3:

@@ -151,7 +151,7 @@ def descriptions(run: "PageRun", gold) -> None:
     occ, target, X, cl, name_map, params = run.occ, run.target, run.X, run.cl, run.name_map, run.params
     signature, names = run.signature, run.names
     st.subheader("What the clusters are about")
-    forms = set(occ["form"].astype(str).str.lower()) if "form" in occ.columns else set()
+    forms = uk.target_forms(occ)
     desc, nearest = us.describe(signature, tuple(sorted(names.items())), None if gold is None else uk.signature(gold),
                                 X, cl.labels, occ, forms, gold)
     with st.form("senses_naming"):
