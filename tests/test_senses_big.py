@@ -162,10 +162,9 @@ def test_lazy_layer_reads_the_values_prepared_layer_makes(tmp_path, monkeypatch,
     assert np.array_equal(lazy[[-1, 0, 5]], want[[-1, 0, 5]]) and np.array_equal(lazy[7], want[7])
     mask = np.arange(len(want)) % 3 == 0
     assert np.array_equal(lazy[mask], want[mask]) and np.array_equal(lazy[10:400:7], want[10:400:7])
-    assert np.array_equal(np.concatenate([b for _, b in lazy.blocks()]), want)
     monkeypatch.setattr(V, "PASS_THREADS", 3)  # results in row order whatever thread finishes first
-    assert np.array_equal(np.concatenate(lazy.map_blocks(lambda b: b.sum(axis=1))), want.sum(axis=1))
-    assert [lo for lo, _ in lazy.blocks()][:3] == [0, 97, 194]
+    parts = lazy.map_blocks(lambda b: b)
+    assert [len(p) for p in parts[:3]] == [97, 97, 97] and np.array_equal(np.concatenate(parts), want)
     assert not lazy.made
     with pytest.raises(IndexError):
         lazy[[len(want)]]

@@ -49,7 +49,8 @@ def prepared(key: str, layer, prep: S.Preprocessing, _es):
     return X
 
 
-def prepared_vectors(es, layer, prep: S.Preprocessing) -> np.ndarray:
+def prepared_vectors(es, layer, prep: S.Preprocessing):
+    """:func:`prepared` of the embedding set ``es``: an array, or a :class:`analysis.senses.LazyLayer` for a big set."""
     return prepared(es.key, layer, prep, es)
 
 

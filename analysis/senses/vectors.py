@@ -221,10 +221,11 @@ class LazyLayer:
     """The prepared vectors of one layer spec of a big (memory-mapped) set, read when they are asked for.
 
     ``prepared_layer(vectors, available, layer, config)`` without making it first: rows by index
-    (``lazy[idx]``, :meth:`take`) and blocks in order (:meth:`blocks`) are prepared from the set as they are read, so
-    a k-means fitted on a sample and a PCA fitted on a sample can place every row without a (n, dim) float32 matrix in
-    fresh memory (1.5 GB at a million MiniLM vectors). Anything else (``np.asarray(lazy)``, a mask, a column) makes
-    the whole matrix once (:meth:`materialize`, thread-safe), keeps it read-only and serves every later read from it.
+    (``lazy[idx]``, :meth:`take`) and blocks in order (:meth:`map_blocks`) are prepared from the set as they are
+    read, so a k-means fitted on a sample and a PCA fitted on a sample can place every row without a (n, dim)
+    float32 matrix in fresh memory (1.5 GB at a million MiniLM vectors). Anything else (``np.asarray(lazy)``, a
+    column, a tuple index) makes the whole matrix once (:meth:`materialize`, thread-safe), keeps it read-only and
+    serves every later read from it.
     The values are those of :func:`prepared_layer`, bit for bit: each row goes through the same steps.
 
     Only a preparation that learns nothing from the data (length normalisation or none) can be read this way;
@@ -274,7 +275,8 @@ class LazyLayer:
         return full if dtype is None or np.dtype(dtype) == full.dtype else full.astype(dtype)
 
     def take(self, rows) -> np.ndarray:
-        """Prepared rows ``rows`` (integer indices, any order), read in sorted blocks on :data:`PASS_THREADS` threads."""
+        """Prepared rows ``rows`` (integer indices, any order), read in sorted blocks on :data:`PASS_THREADS`
+        threads."""
         rows = np.asarray(rows, dtype=np.int64)
         if self._full is not None:
             return self._full[rows]
@@ -290,16 +292,9 @@ class LazyLayer:
                 out[order[lo:lo + BLOCK_ROWS]] = part
         return out
 
-    def blocks(self, rows: int | None = None):
-        """(first row, prepared block) over every row in order, :data:`BLOCK_ROWS` rows at a time by default."""
-        rows = BLOCK_ROWS if rows is None else int(rows)
-        for lo in range(0, self.shape[0], rows):
-            hi = min(self.shape[0], lo + rows)
-            yield lo, (self._full[lo:hi] if self._full is not None else self._prepare(self._vectors[lo:hi]))
-
     def map_blocks(self, fn, rows: int | None = None) -> list:
-        """``[fn(block) for _, block in self.blocks(rows)]``, the blocks read and prepared on :data:`PASS_THREADS`
-        threads (the float16 cast, the norms and the products release the GIL), the results in row order."""
+        """``fn`` of every block of ``rows`` rows (:data:`BLOCK_ROWS` by default), the results in row order; the blocks
+        are read and prepared on :data:`PASS_THREADS` threads (the float16 cast, norms and products release the GIL)."""
         rows = BLOCK_ROWS if rows is None else int(rows)
         n = self.shape[0]
 
