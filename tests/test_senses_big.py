@@ -214,3 +214,30 @@ def test_kmeans_and_pca_of_a_big_lazy_layer_never_make_the_matrix(tmp_path, monk
     graph = S.cluster_vectors(lazy, method="correlation", threshold=0.9, seed=0)
     assert lazy.made
     assert np.array_equal(graph.labels, S.cluster_vectors(want, method="correlation", threshold=0.9, seed=0).labels)
+
+
+@pytest.mark.parametrize("n_per, metric", [(400, "euclidean"), (1_500, "euclidean"), (1_500, "cosine")])
+def test_auto_k_silhouettes_are_sklearns_scores_from_one_distance_matrix(n_per, metric):
+    """Above and below the silhouette sample (3,000 rows): the scores of every k are silhouette_score's, on its seeded
+    sample, from one distance matrix; one label in the sample gives NaN, not an error."""
+    from sklearn.metrics import silhouette_score
+
+    X, _ = blobs(n_per, k=3)
+    rng = np.random.default_rng(1)
+    candidates = {k: rng.integers(0, k, len(X)) for k in (2, 3, 5)} | {9: np.zeros(len(X), dtype=int)}
+    got = clustering._silhouettes(X, candidates, metric, seed=4)
+    sample = clustering.SILHOUETTE_SAMPLE if len(X) > clustering.SILHOUETTE_SAMPLE else None
+    for k in (2, 3, 5):
+        want = silhouette_score(X, candidates[k], metric=metric, sample_size=sample, random_state=4)
+        assert got[k] == pytest.approx(want, abs=1e-6)
+    assert np.isnan(got[9])
+
+
+def test_auto_k_fits_each_k_as_one_fit_alone_would():
+    """The k of auto-k run side by side on threads: each k's labels are those of the same fit run by itself."""
+    X, _ = blobs(300, k=4)
+    ks = [2, 3, 4, 5, 6]
+    together, metric = clustering._labels_per_k(X, "kmeans", ks, seed=2, n_init=3)
+    assert metric == "euclidean" and list(together) == ks
+    for k in ks:
+        assert np.array_equal(together[k], clustering._kmeans(X, k, 2, 3))
