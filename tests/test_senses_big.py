@@ -241,3 +241,50 @@ def test_auto_k_fits_each_k_as_one_fit_alone_would():
     assert metric == "euclidean" and list(together) == ks
     for k in ks:
         assert np.array_equal(together[k], clustering._kmeans(X, k, 2, 3))
+
+
+def test_a_rider_is_computed_by_the_next_pass_whoever_asks_for_it(tmp_path, monkeypatch):
+    from analysis.senses import vectors as V
+
+    monkeypatch.setattr(V, "BLOCK_ROWS", 256)
+    mm, available, _ = _memmap_set(tmp_path)
+    want = S.prepared_layer(mm, available, -1)
+    lazy = S.lazy_layer(mm, available, -1)
+    lazy.ride("norms", lambda block: np.linalg.norm(block, axis=1))
+    assert lazy.waiting("norms") and lazy.ridden("norms") is None
+    sums = np.concatenate(lazy.map_blocks(lambda block: block.sum(axis=1)))  # someone else's pass
+    np.testing.assert_array_equal(sums, want.sum(axis=1))  # that pass's own result is unchanged
+    assert not lazy.waiting("norms")
+    np.testing.assert_array_equal(lazy.ridden("norms"), np.linalg.norm(want, axis=1))
+    lazy.ride("norms", lambda block: block[:, 0])  # a key already computed is kept
+    assert not lazy.waiting("norms") and len(lazy.ridden("norms")) == len(want)
+
+
+def test_a_planned_pca_rides_on_the_clusters_pass(tmp_path, monkeypatch):
+    """The Senses page plans its PCA before the clusters: k-means' assignment pass also projects every row, the PCA
+    then reads no block, and the coordinates are those of a PCA with its own pass; a PCA not planned (3-D here) still
+    gets its pass."""
+    from analysis.senses import vectors as V
+
+    monkeypatch.setattr(V, "BLOCK_ROWS", 256)
+    monkeypatch.setattr(clustering, "MAX_KMEANS_POINTS", 1_000)
+    monkeypatch.setattr(clustering, "MAX_FIT_POINTS", 300)
+    monkeypatch.setattr(projection, "MAX_PCA_FIT", 500)
+    mm, available, _ = _memmap_set(tmp_path)
+    alone = S.project(S.lazy_layer(mm, available, -1), method="pca", seed=1)
+    lazy = S.lazy_layer(mm, available, -1)
+    passes = []
+    real = V.LazyLayer.map_blocks
+    monkeypatch.setattr(V.LazyLayer, "map_blocks", lambda self, fn, rows=None: passes.append(fn) or real(self, fn, rows))
+    S.plan_pca(lazy, 2, seed=1)
+    S.plan_pca(lazy, 2, seed=1)  # planned twice: still one rider
+    cl = S.cluster_vectors(lazy, method="kmeans", k="auto", seed=3)
+    assert len(passes) == 1 and cl.k == 3
+    planned = S.project(lazy, method="pca", seed=1)
+    assert len(passes) == 1  # no pass of its own
+    np.testing.assert_array_equal(planned.coords, alone.coords)
+    assert planned.params == alone.params and planned.notice == alone.notice
+    three = S.project(lazy, method="pca", n_components=3, seed=1)
+    assert len(passes) == 2 and three.coords.shape == (len(lazy), 3)
+    np.testing.assert_allclose(three.coords[:, :2], alone.coords, atol=1e-5)
+    assert not lazy.made

@@ -156,6 +156,8 @@ def clusters(es, occ, target: str, vs: VectorSettings, cs: ClusterSettings) -> P
     method, k, k_range, min_cluster_size, options = cs
     try:
         X = us.prepared_vectors(es, layer_spec, prep)
+        if isinstance(X, S.LazyLayer):  # the chart's PCA rides on the clusters' pass over the set (one read, not two)
+            S.plan_pca(X, vs.dims, seed)
         cl = us.clusters(es.key, layer_name, prep, method, k, tuple(k_range), seed, min_cluster_size, X, **options)
     except SenseScopeError as exc:
         widgets.stop_with(exc)

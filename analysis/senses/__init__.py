@@ -43,7 +43,7 @@ from analysis.senses.describe import (class_tfidf, cluster_names, context_window
                                       nearest_to_centroids)
 from analysis.senses.metrics import ClusterScores, cluster_scores, contingency_table, inverse_purity, purity
 from analysis.senses.probes import NearestCentroidClassifier, ProbeResult, predict_senses
-from analysis.senses.projection import ProjectionResult, ProjectionSettings, check_projection, project
+from analysis.senses.projection import ProjectionResult, ProjectionSettings, check_projection, plan_pca, project
 from analysis.senses.vectors import (DEFAULT_PREPROCESSING, LazyLayer, Preprocessing, VectorPreprocessor,
                                      layer_label, layer_vectors, lazy_layer, prepared_layer, preprocess,
                                      resolve_layers)
@@ -59,5 +59,5 @@ __all__ = [
     "score_layers", "score_record", "SCORE_COLUMNS", "LayerScoring", "ProjectionSettings", "SINGLE_THREAD_BELOW",
     "DEFAULT_THRESHOLD", "DEFAULT_PREFERENCE", "DEFAULT_MIN_SILHOUETTE", "GRAPH_METHODS", "score_clusters",
     "cosine_matrix", "correlation_clusters", "chinese_whispers", "affinity_clusters", "LazyLayer", "lazy_layer",
-    "MAX_KMEANS_POINTS",
+    "MAX_KMEANS_POINTS", "plan_pca",
 ]

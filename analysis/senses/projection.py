@@ -120,21 +120,53 @@ def check_projection(n: int, *, settings: ProjectionSettings | None = None, **op
     return method
 
 
+def _sample_pca(X, n_components: int, seed: int):
+    """A PCA of X fitted on its seeded sample of :data:`MAX_PCA_FIT` rows (once per lazy layer)."""
+    from sklearn.decomposition import PCA
+
+    def fit():
+        return PCA(n_components=n_components, random_state=seed).fit(X[_sample(X.shape[0], MAX_PCA_FIT, seed)])
+
+    return X.memo(("pca", n_components, seed), fit) if isinstance(X, LazyLayer) else fit()
+
+
+def plan_pca(X, n_components: int = 2, seed=0) -> None:
+    """Have the next pass over the rows of a big :class:`LazyLayer` also place them on its sampled PCA.
+
+    The Senses page calls this before the clusters, whose assignment of every row to a centroid is a pass over the
+    set: the PCA the chart draws then needs no pass of its own (one read of the set instead of two). The same
+    coordinates as without it. Does nothing for an array or a layer of at most :data:`MAX_PCA_FIT` rows."""
+    if isinstance(X, LazyLayer) and X.shape[0] > MAX_PCA_FIT:
+        seed = _seed_int(seed)
+        with _threads(X.shape[0]):
+            X.ride(("pca", int(n_components), seed), _sample_pca(X, int(n_components), seed).transform)
+
+
+def _nothing(block) -> None:
+    return None
+
+
 def _project_pca(X, s: ProjectionSettings, seed: int) -> ProjectionResult:
     """Coordinates on the first principal components of X."""
     from sklearn.decomposition import PCA
 
     n, n_components = X.shape[0], s.n_components
-    pca = PCA(n_components=n_components, random_state=seed)
     if n > MAX_PCA_FIT:  # fitted on a seeded sample, applied to every point
-        pca.fit(X[_sample(n, MAX_PCA_FIT, seed)])
-        if isinstance(X, LazyLayer):  # one pass over the set's blocks, no prepared matrix
-            coords = np.concatenate(X.map_blocks(pca.transform))
+        pca = _sample_pca(X, n_components, seed)
+        if isinstance(X, LazyLayer):  # one pass over the set's blocks (or one planned: plan_pca), no prepared matrix
+            key = ("pca", n_components, seed)
+            if X.ridden(key) is None:
+                X.ride(key, pca.transform)
+                X.map_blocks(_nothing)  # this pass computes the rider (unless one in flight took it)
+            coords = X.ridden(key)
+            if coords is None:
+                coords = np.concatenate(X.map_blocks(pca.transform))
         else:
             coords = pca.transform(X)
         notice = (f"PCA was fitted on a random sample of {MAX_PCA_FIT:,} of the {n:,} occurrences (seed {seed}) and "
                   f"applied to all of them.")
     else:
+        pca = PCA(n_components=n_components, random_state=seed)
         coords, notice = pca.fit_transform(X), None
     explained = [round(float(v), 6) for v in pca.explained_variance_ratio_]
     return ProjectionResult(coords.astype(np.float32), "pca", n_components, seed, min(n, MAX_PCA_FIT), notice,
