@@ -143,12 +143,15 @@ def _versions() -> dict:
     return out
 
 
-def open_entry(key: str, *, verify: bool | str = True) -> EmbeddingSet | None:
+def open_entry(key: str, *, verify: bool | str = True, occurrences: pd.DataFrame | None = None) -> EmbeddingSet | None:
     """The finished entry ``key``, or None if absent or proven corrupt (a corrupt entry is deleted).
 
     ``verify``: True checks the files' sha256 sums unless a valid ``verified.json`` says they were checked and have
     not changed since (:func:`analysis.cache_files.sums_hold`); ``"always"`` reads every sum again; False checks
     shapes and row counts only (for the writer, which has just computed the sums).
+
+    ``occurrences``: the caller's table for this key (which covers texts and spans, not metadata), carried by the
+    entry instead of its own, of which only the row count is read (a million stored contexts took ~1 s to read).
 
     Raises CacheReadError, leaving the entry on disk, when it cannot be read for another reason (permissions, I/O).
     """
@@ -157,7 +160,7 @@ def open_entry(key: str, *, verify: bool | str = True) -> EmbeddingSet | None:
     if not manifest_path.exists():
         return None
     try:
-        manifest, vectors, occ = _read_entry(folder, verify)
+        manifest, vectors, occ = _read_entry(folder, verify, read_occurrences=occurrences is None)
     except _Corrupt:
         _discard(key)  # corrupt: never returned, recomputed by the caller
         return None
@@ -168,12 +171,14 @@ def open_entry(key: str, *, verify: bool | str = True) -> EmbeddingSet | None:
                              f"({exc.strerror or exc}); the entry is left in place: check the cache folder "
                              f"(its permissions, the disk) or remove it with `python -m analysis cache rm "
                              f"{key}`") from exc
+    occ = occ if occurrences is None else occurrences.reset_index(drop=True)
     return EmbeddingSet(vectors=vectors, layers=tuple(manifest["layers"]), occurrences=occ, manifest=manifest,
                         key=key, cache_hit=True)
 
 
-def _read_entry(folder: Path, verify: bool | str) -> tuple[dict, np.ndarray, pd.DataFrame]:
-    """Manifest, memory-mapped vectors and occurrences of an entry; _Corrupt only on proof, OSError passes through."""
+def _read_entry(folder: Path, verify: bool | str, read_occurrences: bool = True) -> tuple[dict, np.ndarray, object]:
+    """Manifest, memory-mapped vectors and occurrences (None unless ``read_occurrences``: their row count is read) of
+    an entry; _Corrupt only on proof, OSError passes through."""
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
         expect = (int(manifest["rows"]), len(manifest["layers"]), int(manifest["dim"]))
@@ -197,10 +202,13 @@ def _read_entry(folder: Path, verify: bool | str) -> tuple[dict, np.ndarray, pd.
         if bad:
             raise _Corrupt(f"{bad}: checksum mismatch")
     try:
-        occ = pd.read_parquet(occ_path)
+        import pyarrow.parquet as pq
+
+        occ = pd.read_parquet(occ_path) if read_occurrences else None
+        rows = len(occ) if read_occurrences else pq.ParquetFile(occ_path).metadata.num_rows
     except ValueError as exc:  # pyarrow's ArrowInvalid: not a parquet file (OSError = I/O, passes through)
         raise _Corrupt("bad occurrences table") from exc
-    if len(occ) != expect[0]:
+    if rows != expect[0]:
         raise _Corrupt("occurrence count mismatch")
     return manifest, vectors, occ
 
@@ -305,10 +313,8 @@ def _resolve(occ, model, layers, pooling, window, loaded) -> tuple[dict, list, s
 
 
 def _cached(key: str, occ: pd.DataFrame, t0: float, progress) -> EmbeddingSet | None:
-    entry = open_entry(key)
+    entry = open_entry(key, occurrences=occ)  # the caller's table (maybe relabelled) goes with the vectors
     if entry is not None:
-        # The key covers texts and spans, not metadata: the caller's table (maybe relabelled) goes with the vectors.
-        entry.occurrences = occ.reset_index(drop=True)
         entry.seconds = time.perf_counter() - t0
         if progress:
             progress(len(occ), len(occ))

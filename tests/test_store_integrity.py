@@ -160,7 +160,10 @@ def test_read_errors_leave_the_entry_on_disk(cache_dir, tiny_bert, monkeypatch, 
     def failing(*a, **k):
         raise error
 
+    import pyarrow.parquet as pq
+
     monkeypatch.setattr(pd, "read_parquet", failing)
+    monkeypatch.setattr(pq, "ParquetFile", failing)  # a cache hit reads only the stored table's row count
     expected = MemoryError if isinstance(error, MemoryError) else store.CacheReadError
     with pytest.raises(expected) as info:
         store.open_entry(es.key)
@@ -174,9 +177,12 @@ def test_read_errors_leave_the_entry_on_disk(cache_dir, tiny_bert, monkeypatch, 
     assert store.get_or_compute(occ, tiny_bert).cache_hit  # still there, still valid
 
 
+@pytest.mark.parametrize("carried", [False, True], ids=["own table", "caller's table"])
 @pytest.mark.parametrize("damage", ["manifest_not_json", "manifest_not_ours", "parquet_flipped", "parquet_cut",
                                     "vectors_missing", "rows"])
-def test_proven_corruption_deletes_and_recomputes(cache_dir, tiny_bert, damage):
+def test_proven_corruption_deletes_and_recomputes(cache_dir, tiny_bert, damage, carried):
+    """Each damage is proven (and the entry deleted) whether the entry's own table is read or the caller's table
+    is carried instead (get_or_compute's hit: then only the stored table's row count is read)."""
     occ = occurrences()
     es = store.get_or_compute(occ, tiny_bert)
     reference = np.asarray(es.vectors).copy()
@@ -197,7 +203,7 @@ def test_proven_corruption_deletes_and_recomputes(cache_dir, tiny_bert, damage):
         m.pop("occurrences_sha256")
         (folder / "manifest.json").write_text(json.dumps(m))
         occ.iloc[:3].to_parquet(folder / "occurrences.parquet")
-    assert store.open_entry(es.key) is None
+    assert store.open_entry(es.key, occurrences=occ if carried else None) is None
     assert not folder.exists()
     again = store.get_or_compute(occ, tiny_bert)
     assert not again.cache_hit
@@ -372,3 +378,18 @@ def test_the_writer_of_a_big_entry_stamps_it_once_settled(cache_dir, tiny_bert, 
     assert not es.cache_hit and (cache_dir / "embeddings" / es.key / "verified.json").exists()
     sums = _counted_sums(monkeypatch)
     assert store.get_or_compute(occ, tiny_bert).cache_hit and sums == []
+
+
+def test_a_cache_hit_carries_the_callers_table_without_reading_the_stored_one(cache_dir, tiny_bert, monkeypatch):
+    occ = occurrences()
+    store.get_or_compute(occ, tiny_bert)
+    relabelled = occ.assign(label="new label")  # metadata is not in the key
+
+    def no_read(*a, **k):
+        raise AssertionError("the stored occurrences table was read")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(pd, "read_parquet", no_read)
+        hit = store.get_or_compute(relabelled, tiny_bert)
+    assert hit.cache_hit and hit.occurrences.equals(relabelled.reset_index(drop=True))
+    assert len(store.open_entry(hit.key).occurrences) == len(occ)  # without a table given, the stored one is read
