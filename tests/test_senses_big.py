@@ -275,7 +275,8 @@ def test_a_planned_pca_rides_on_the_clusters_pass(tmp_path, monkeypatch):
     lazy = S.lazy_layer(mm, available, -1)
     passes = []
     real = V.LazyLayer.map_blocks
-    monkeypatch.setattr(V.LazyLayer, "map_blocks", lambda self, fn, rows=None: passes.append(fn) or real(self, fn, rows))
+    monkeypatch.setattr(V.LazyLayer, "map_blocks",
+                        lambda self, fn, rows=None: passes.append(fn) or real(self, fn, rows))
     S.plan_pca(lazy, 2, seed=1)
     S.plan_pca(lazy, 2, seed=1)  # planned twice: still one rider
     cl = S.cluster_vectors(lazy, method="kmeans", k="auto", seed=3)

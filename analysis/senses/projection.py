@@ -138,8 +138,7 @@ def plan_pca(X, n_components: int = 2, seed=0) -> None:
     coordinates as without it. Does nothing for an array or a layer of at most :data:`MAX_PCA_FIT` rows."""
     if isinstance(X, LazyLayer) and X.shape[0] > MAX_PCA_FIT:
         seed = _seed_int(seed)
-        with _threads(X.shape[0]):
-            X.ride(("pca", int(n_components), seed), _sample_pca(X, int(n_components), seed).transform)
+        X.ride(("pca", int(n_components), seed), _sample_pca(X, int(n_components), seed).transform)
 
 
 def _nothing(block) -> None:
