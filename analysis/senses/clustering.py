@@ -20,7 +20,7 @@ from analysis.senses._base import (CLUSTER_METHODS, DEFAULT_K_RANGE, DEFAULT_MET
                                    DEFAULT_THRESHOLD, GRAPH_METHODS, MAX_FIT_POINTS, MAX_KMEANS_POINTS,
                                    MAX_PAIRWISE_POINTS, SILHOUETTE_SAMPLE, STABILITY_PAIRS, STABILITY_SAMPLE,
                                    _sample, _seed_alias, _seed_int, _threads)
-from analysis.senses.vectors import PASS_THREADS, LazyLayer
+from analysis.senses.vectors import LazyLayer, _pool
 
 
 @dataclass(frozen=True)
@@ -365,11 +365,9 @@ def _labels_per_k(Xf, method: str, ks: list[int], seed: int,
         # One k per thread, each fit on one BLAS/OpenMP thread: the fits are small, so the threads inside one fit
         # mostly wait on each other (measured on 10,000 x 384 and k = 2..10: 3.4 s with 2 threads per fit, one k at a
         # time; 1.2 s with one thread per fit, two k at a time). A fit's labels do not depend on how it was run.
-        from concurrent.futures import ThreadPoolExecutor
-
         from threadpoolctl import threadpool_limits
 
-        with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=min(len(ks), PASS_THREADS)) as pool:
+        with threadpool_limits(limits=1), _pool() as pool:
             return dict(zip(ks, pool.map(lambda kk: _kmeans(Xf, kk, seed, n_init), ks))), "euclidean"
     from scipy.cluster.hierarchy import fcluster, linkage
 

@@ -332,11 +332,6 @@ class LazyLayer:
         with self._lock:
             return self._ridden.get(key)
 
-    def waiting(self, key) -> bool:
-        """Whether the rider ``key`` waits for a pass."""
-        with self._lock:
-            return key in self._riders
-
     def memo(self, key, make):
         """``make()``, computed once per key for this layer (a model fitted on its rows, say) and kept for every
         later caller; two callers at the same moment may both compute it, and the first result is kept."""
