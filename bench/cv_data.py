@@ -58,27 +58,28 @@ def _quiet_progress(label: str):
     return progress
 
 
-def coarsewsd_words(max_per_split: int = 600, seed: int = 0, words=None) -> list[Word]:
-    """The CoarseWSD-20 words of ``../shared``, each with its embedding set (cached)."""
+def coarsewsd_words(max_per_split: int = 600, seed: int = 0, words=None, model: str | None = None) -> list[Word]:
+    """The CoarseWSD-20 words of ``../shared``, each with its embedding set (cached; ``model`` None = the packaged
+    MiniLM)."""
     from analysis.datasets import coarsewsd20_words, load_coarsewsd20_word
     from analysis.store import get_or_compute
 
     out = []
     for w in words or coarsewsd20_words(COARSE):
         occ = load_coarsewsd20_word(COARSE / w, max_per_split=max_per_split, seed=seed)
-        es = get_or_compute(occ, None, layers=None, progress=_quiet_progress(w))
+        es = get_or_compute(occ, model, layers=None, progress=_quiet_progress(w))
         out.append(Word(w, occ, es.vectors, tuple(es.layers), occ["label"].astype(str).to_numpy()))
     return out
 
 
-def dwug_targets() -> list[Word]:
+def dwug_targets(model: str | None = None) -> list[Word]:
     """Every DWUG EN target of ``../shared``: usages, vectors, gold cluster (None for noise) and period."""
     from analysis.corpus import find_occurrences, load_corpus
     from analysis.store import get_or_compute
 
     occ = find_occurrences(load_corpus(str(DWUG)))
     occ["occurrence_id"] = np.arange(len(occ))
-    es = get_or_compute(occ, None, layers=None, progress=_quiet_progress("DWUG EN"))
+    es = get_or_compute(occ, model, layers=None, progress=_quiet_progress("DWUG EN"))
     out = []
     for target, rows in occ.groupby("target", sort=True).indices.items():
         rows = np.sort(rows)
@@ -164,13 +165,18 @@ def bootstrap_stat(fn: Callable[[np.ndarray], float], n: int, n_boot: int = 2000
     return float(np.quantile(vals, a)), float(np.quantile(vals, 1 - a))
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Fill the cache for bench/cv_senses.py, cv_shift.py and wic.py")
+    ap.add_argument("--model", help="hub id or local folder (default: the packaged MiniLM)")
+    args = ap.parse_args(argv)
     t = time.perf_counter()
-    words = coarsewsd_words()
+    words = coarsewsd_words(model=args.model)
     print(f"CoarseWSD-20: {len(words)} words, {sum(len(w.occ) for w in words)} occurrences "
           f"({time.perf_counter() - t:.1f} s)", flush=True)
     t = time.perf_counter()
-    targets = dwug_targets()
+    targets = dwug_targets(args.model)
     print(f"DWUG EN: {len(targets)} targets, {sum(len(w.occ) for w in targets)} usages "
           f"({time.perf_counter() - t:.1f} s)", flush=True)
     return 0

@@ -119,12 +119,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--splits", type=int, default=20)
     ap.add_argument("--pairs-per-word", type=int, default=2000)
+    ap.add_argument("--model", help="hub id or local folder (default: the packaged MiniLM)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     print("uptime at start:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     t0 = time.perf_counter()
-    for name, words, make in (("DWUG EN judgments", cv_data.dwug_targets(), dwug_pairs),
-                              ("CoarseWSD-20 pairs", cv_data.coarsewsd_words(),
+    for name, words, make in (("DWUG EN judgments", cv_data.dwug_targets(args.model), dwug_pairs),
+                              ("CoarseWSD-20 pairs", cv_data.coarsewsd_words(model=args.model),
                                lambda ws: coarse_pairs(ws, args.pairs_per_word, args.seed))):
         pairs = make(words)
         specs = rules(max(words[0].layers))
