@@ -52,6 +52,8 @@ MIN_STABILITIES = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 AP_QUANTILES = (0.0, 0.25, 0.5)
 THRESHOLDS = (0.7, 0.75, 0.8, 0.825, 0.85, 0.875, 0.9, 0.925)
 OLD_DEFAULT = "kmeans(none) @ last"
+PREVIOUS = "kmeans(0.15) @ last"  # chosen here with MiniLM alone (2026-12-04), replaced after bench/cv_models.py
+SHIPPED = f"{senses.DEFAULT_METHOD}({senses.DEFAULT_MIN_SILHOUETTE}) @ last"
 
 
 def layer_rules(top: int, full: bool = False) -> dict:
@@ -216,6 +218,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="write the figures here")
     ap.add_argument("--rows", nargs="*", help="per-word rows as CSV: read when they exist, else written")
+    ap.add_argument("--model", help="hub id or local folder (default: the packaged MiniLM)")
     ap.add_argument("--only", choices=["coarsewsd", "dwug"], help="score one dataset only (write --rows, no report)")
     args = ap.parse_args(argv)
     print("uptime at start:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
@@ -225,9 +228,10 @@ def main(argv=None) -> int:
     else:
         rows = []
         if args.only in (None, "coarsewsd"):
-            rows += score_dataset(cv_data.coarsewsd_words(), "coarsewsd", args.max_per_word, args.seed, args.full)
+            rows += score_dataset(cv_data.coarsewsd_words(model=args.model), "coarsewsd", args.max_per_word, args.seed,
+                                  args.full)
         if args.only in (None, "dwug"):
-            rows += score_dataset(cv_data.dwug_targets(), "dwug", args.max_per_target, args.seed, args.full)
+            rows += score_dataset(cv_data.dwug_targets(args.model), "dwug", args.max_per_target, args.seed, args.full)
         table = pd.DataFrame(rows)
         if args.rows:
             table.to_csv(args.rows[0], index=False)
@@ -261,14 +265,16 @@ def report(table: pd.DataFrame, args) -> None:
         print("   chosen: " + ", ".join(f"{s} x{n}" for s, n in r["chosen"].items()))
     top = results["combined"]["in_sample_setting"]
     most = max(results["combined"]["chosen"].items(), key=lambda kv: kv[1])[0]
-    print("\nOld default vs the in-sample best and the most often chosen (all words, bootstrap 95 % over words):")
-    summ = [setting_summary(sc, s) for s in dict.fromkeys([OLD_DEFAULT, top, most])]
+    print("\nOld, previous and shipped defaults vs the in-sample best and the most often chosen (all words, bootstrap "
+          "95 % over words):")
+    summ = [setting_summary(sc, s) for s in dict.fromkeys([OLD_DEFAULT, PREVIOUS, SHIPPED, top, most])]
     for s in summ:
         print(f"  {s['setting']:<40} CoarseWSD ARI {s['cw_ari']:.3f} [{s['cw_ari_ci'][0]:.3f}, {s['cw_ari_ci'][1]:.3f}]"
               f"  DWUG ARI {s['dwug_ari']:.3f} [{s['dwug_ari_ci'][0]:.3f}, {s['dwug_ari_ci'][1]:.3f}]"
               f"  JSD rho {s['jsd_rho']:.3f} [{s['jsd_rho_ci'][0]:.3f}, {s['jsd_rho_ci'][1]:.3f}]")
     print("\nFixed settings scored on the same held-out halves as the CV choice (mean over the halvings):")
-    fixed = {s: held_out_fixed(sc, s, splits_cw, splits_dw) for s in dict.fromkeys([OLD_DEFAULT, top, most])}
+    fixed = {s: held_out_fixed(sc, s, splits_cw, splits_dw)
+             for s in dict.fromkeys([OLD_DEFAULT, PREVIOUS, SHIPPED, top, most])}
     for s, v in fixed.items():
         print(f"  {s:<40} " + ", ".join(f"{k} {x:.3f}" for k, x in v.items()))
     extra = _tables(table, sc)

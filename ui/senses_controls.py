@@ -142,7 +142,7 @@ def cluster_settings(n: int) -> ClusterSettings:
                         "if stability <", 0.0, 1.0, STABILITY_THRESHOLD, step=0.05, key="senses_min_stab"))
                 else:
                     options["min_silhouette"] = float(k3.number_input(
-                        "if best silhouette <", 0.0, 1.0, float(S.DEFAULT_MIN_SILHOUETTE or 0.15), step=0.01,
+                        "if best silhouette <", 0.0, 1.0, float(S.DEFAULT_MIN_SILHOUETTE or 0.13), step=0.01,
                         key="senses_min_sil"))
         else:
             k = int(k3.number_input("k", 1, max(1, n), min(3, n), key="senses_k"))
