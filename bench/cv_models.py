@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared bench helpers (bench/ is no package)
 
@@ -165,7 +166,6 @@ def shift_run(models: list[str], splits: int, seed: int) -> None:
         halves = cv_data.halvings(list(vals.index), splits, seed)
 
         def rho(m, words):
-            from scipy.stats import spearmanr
             sub, g = tables[m][list(words)], vals[list(words)].to_numpy()
             return pd.Series([spearmanr(r, g).statistic if np.ptp(r) > 0 else np.nan for r in sub.to_numpy()],
                              index=sub.index)

@@ -110,3 +110,12 @@ def test_the_sidebar_offers_the_model_once_installed(tmp_path, monkeypatch):
     (tmp_path / "models" / MPNET).mkdir(parents=True)
     (tmp_path / "models" / MPNET / "config.json").write_text("{}")
     assert known_models()[:2] == ["", MPNET]
+
+
+def test_a_folder_of_that_name_is_still_a_folder(tmp_path, monkeypatch):
+    """Not installed under models/, but the user gives a folder that happens to carry the name: it is used."""
+    monkeypatch.setenv("SENSESCOPE_MODELS", str(tmp_path / "models"))
+    (tmp_path / MPNET).mkdir()
+    (tmp_path / MPNET / "config.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    assert resolve_model_path(MPNET) == str((tmp_path / MPNET).resolve())

