@@ -119,3 +119,14 @@ def test_a_folder_of_that_name_is_still_a_folder(tmp_path, monkeypatch):
     (tmp_path / MPNET / "config.json").write_text("{}")
     monkeypatch.chdir(tmp_path)
     assert resolve_model_path(MPNET) == str((tmp_path / MPNET).resolve())
+
+
+def test_the_page_says_how_to_install_it(tmp_path, monkeypatch):
+    """Chosen but not installed (e.g. a session from another machine): the Senses page shows the install hint, not a
+    traceback."""
+    from tests.apptest import open_page
+
+    monkeypatch.setenv("SENSESCOPE_MODELS", str(tmp_path / "models"))
+    at = open_page("views/senses.py", model=MPNET)
+    errors = " ".join(e.value for e in at.error)
+    assert "make model-mpnet" in errors
