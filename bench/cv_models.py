@@ -33,7 +33,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared bench helpers (bench/ is no package)
 
@@ -146,7 +145,7 @@ def shift_run(models: list[str], splits: int, seed: int) -> None:
     """Joint leave-targets-out choice of shift-rank's one-sense threshold over ``models`` (see the module text)."""
     import warnings
 
-    from cv_shift import THRESHOLDS, _default_rule, jsd_table
+    from cv_shift import THRESHOLDS, _default_rule, _rho, jsd_table
 
     warnings.filterwarnings("ignore", message="An input array is constant")
     golds = cv_data.read_golds()
@@ -154,21 +153,17 @@ def shift_run(models: list[str], splits: int, seed: int) -> None:
     for m in models:
         targets = cv_data.dwug_targets(None if m == "default" else m)
         rule[m] = _default_rule(max(targets[0].layers))
-        t = jsd_table(targets, rule_names=[rule[m]])
-        t["setting"] = t.threshold
-        tables[m] = t.pivot(index="setting", columns="word", values="jsd")
+        tables[m] = jsd_table(targets, rule_names=[rule[m]]).assign(rule=lambda t: t.threshold)
     print(f"shift-rank's senses at the shift default layer rule ({', '.join(f'{m}: {r}' for m, r in rule.items())}); "
           f"one-sense thresholds {', '.join(map(str, THRESHOLDS))} and stability; {splits} halvings of the targets\n")
     shipped, previous = str(senses.DEFAULT_MIN_SILHOUETTE), "0.15"
     for gname, gold in golds.items():
-        first = next(iter(tables.values()))
-        vals = pd.Series(cv_data.gold_values(gold, list(first.columns))).sort_index()
+        words = next(iter(tables.values())).word.unique()
+        vals = pd.Series(cv_data.gold_values(gold, list(words))).sort_index()
         halves = cv_data.halvings(list(vals.index), splits, seed)
 
         def rho(m, words):
-            sub, g = tables[m][list(words)], vals[list(words)].to_numpy()
-            return pd.Series([spearmanr(r, g).statistic if np.ptp(r) > 0 else np.nan for r in sub.to_numpy()],
-                             index=sub.index)
+            return _rho(tables[m], "jsd", vals, words)
 
         held, chosen, fixed = {m: [] for m in models}, [], {m: [] for m in models}
         for a, b in halves:
